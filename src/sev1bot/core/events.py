@@ -1,0 +1,79 @@
+"""What can happen to an incident. Adapters turn commands, reactions and timers into these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Started:
+    actor: str
+    customer: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ItemChecked:
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ItemUnchecked:
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ItemSkipped:
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Assigned:
+    actor: str
+    key: str
+    assignee: str
+
+
+@dataclass(frozen=True)
+class OwnerChanged:
+    actor: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    actor: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    actor: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reopened:
+    actor: str
+
+
+@dataclass(frozen=True)
+class TimerDue:
+    key: str
+
+
+Event = (
+    Started
+    | ItemChecked
+    | ItemUnchecked
+    | ItemSkipped
+    | Assigned
+    | OwnerChanged
+    | StatusUpdate
+    | Resolved
+    | Reopened
+    | TimerDue
+)

@@ -1,0 +1,58 @@
+"""The state of one incident, as the pure core sees it and the store keeps it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ItemStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class IncidentStatus(StrEnum):
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+
+
+class ItemState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    status: ItemStatus = ItemStatus.OPEN
+    by: str | None = None  # username of whoever last checked or skipped it
+    at: datetime | None = None
+    assignee: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    actor: str  # username, or "sev1bot" for the bot's own acts
+    kind: str  # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
+    text: str
+
+
+class IncidentState(BaseModel):
+    """Everything the core needs to decide. Times are timezone-aware UTC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    playbook_id: str
+    customer: str
+    summary: str = ""
+    owner: str
+    reporter: str
+    status: IncidentStatus = IncidentStatus.ACTIVE
+    started_at: datetime
+    resolved_at: datetime | None = None
+    items: dict[str, ItemState] = Field(default_factory=dict)
+    timeline: tuple[TimelineEntry, ...] = ()
+    escalations_sent: int = 0
+    timers: dict[str, datetime] = Field(default_factory=dict, description="Pending timers: key -> due time.")
