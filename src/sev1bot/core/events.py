@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Started:
+    """A responder started an incident; the adapter has already picked its id and unique channel name."""
+
+    incident_id: str
     actor: str
     customer: str
+    channel_name: str
     summary: str = ""
 
 

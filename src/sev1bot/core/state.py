@@ -45,6 +45,7 @@ class IncidentState(BaseModel):
 
     id: str
     playbook_id: str
+    channel_name: str  # chosen by the adapter (unique on the team) and carried in Started
     customer: str
     summary: str = ""
     owner: str
