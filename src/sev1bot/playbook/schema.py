@@ -1,8 +1,8 @@
 """The playbook file format: pydantic v2 models for a playbook written in YAML.
 
-Items are addressed by position, ``"<stage>.<item>"`` counted from 1 (``"2.3"``), which is what responders type.
-An item may also carry a slug ``id`` so that deadlines and resolution rules can name it; references accept
-either form and are resolved to the positional key by :meth:`Playbook.item_key`.
+Items are addressed by position, ``"<stage>.<item>"`` counted from 1 (``"2.3"``), which is what responders
+type. An item may also carry a slug ``id`` so that deadlines and resolution rules can name it; references
+accept either form and are resolved to the positional key by :meth:`Playbook.item_key`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sev1bot.durations import Duration
+from sev1bot.durations import Duration, PositiveDuration
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+USERNAME_PATTERN = r"^[a-z0-9.\-_]{1,64}$"
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+
+Loc = tuple[str | int, ...]
+"""Where a value sits in a playbook, as pydantic reports it: ``("stages", 1, "items", 0, "id")``."""
 
 
 class Strict(BaseModel):
@@ -22,22 +28,34 @@ class Strict(BaseModel):
 
 
 class Role(Strict):
-    """A person the playbook needs, e.g. the CEO. ``username`` is the default holder, overridable per deployment."""
+    """A person the playbook needs, e.g. the CEO.
 
-    title: str
-    username: str = Field(pattern=r"^[a-z0-9.\-_]{1,64}$")
+    ``username`` is the default holder, overridable per deployment (see :mod:`sev1bot.playbook.overrides`).
+    """
+
+    title: str = Field(min_length=1)
+    username: str = Field(pattern=USERNAME_PATTERN)
 
 
 class Item(Strict):
     id: Slug | None = None
     title: str = Field(min_length=1)
-    description: str | None = None
+    description: str | None = Field(default=None, min_length=1)
     description_pending: bool = Field(
         default=False, description='True where the source still says "Includes XXX": details to be written.'
     )
     customer_update: bool = Field(
-        default=False, description="A reply to the customer: the CEO rule applies past the escalation threshold."
+        default=False,
+        description="A reply to the customer: the CEO rule applies past the escalation threshold.",
     )
+
+    @model_validator(mode="after")
+    def _pending_means_no_description(self) -> Item:
+        if self.description_pending and self.description is not None:
+            raise ValueError(
+                "an item with description_pending: true has no description yet; remove one of the two"
+            )
+        return self
 
 
 class Stage(Strict):
@@ -49,7 +67,7 @@ class Escalation(Strict):
     """Who is pinged, and when, while an incident stays open."""
 
     after: Duration
-    repeat_every: Duration
+    repeat_every: PositiveDuration
     notify: list[str] = Field(min_length=1, description="Role ids to mention and message.")
 
 
@@ -57,11 +75,21 @@ class Deadline(Strict):
     """A due date counted from resolution: either business days or a calendar duration."""
 
     id: Slug
-    title: str
+    title: str = Field(min_length=1)
     item: str = Field(description='The checklist item that meets the deadline: its id or "stage.item".')
     business_days: int | None = Field(default=None, ge=0, le=60)
-    duration: Duration | None = None
-    remind_before: Duration = Field(default=timedelta(hours=2), description="When the 'due soon' reminder goes.")
+    duration: PositiveDuration | None = None
+    remind_before: Duration = Field(
+        default=timedelta(hours=2), description="When the 'due soon' reminder goes."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_due_date(self) -> Deadline:
+        if (self.business_days is None) == (self.duration is None):
+            if self.duration is None:
+                raise ValueError("give when it is due: business_days or duration")
+            raise ValueError("give either business_days or duration, not both")
+        return self
 
 
 class Resolution(Strict):
@@ -79,16 +107,20 @@ class Permissions(Strict):
 
 
 class Reactions(Strict):
-    check: list[str] = Field(default_factory=lambda: ["white_check_mark", "heavy_check_mark", "ballot_box_with_check"])
+    check: list[str] = Field(
+        default_factory=lambda: ["white_check_mark", "heavy_check_mark", "ballot_box_with_check"]
+    )
     skip: list[str] = Field(default_factory=lambda: ["fast_forward"])
 
 
 class Playbook(Strict):
     id: Slug
-    title: str
+    title: str = Field(min_length=1)
     description: str = ""
     roles: dict[Slug, Role] = Field(default_factory=dict)
-    invite: list[str] = Field(default_factory=list, description="Role ids invited to every new incident channel.")
+    invite: list[str] = Field(
+        default_factory=list, description="Role ids invited to every new incident channel."
+    )
     escalation: Escalation | None = None
     deadlines: list[Deadline] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
@@ -110,3 +142,64 @@ class Playbook(Strict):
             if key == ref or self.item(key).id == ref:
                 return key
         return None
+
+    def reference_problems(self) -> list[tuple[Loc, str]]:
+        """Checks across fields that a single field cannot make: unknown or duplicate names.
+
+        The loader reports these with file positions; models built in code can call this directly.
+        """
+        problems: list[tuple[Loc, str]] = []
+        seen_items: dict[str, str] = {}
+        for key in self.keys():
+            item_id = self.item(key).id
+            stage, index = (int(part) - 1 for part in key.split("."))
+            if item_id is None:
+                continue
+            if item_id in seen_items:
+                loc: Loc = ("stages", stage, "items", index, "id")
+                problems.append(
+                    (loc, f"duplicate item id {item_id!r} (already used by item {seen_items[item_id]})")
+                )
+            else:
+                seen_items[item_id] = key
+        seen_deadlines: set[str] = set()
+        for d, deadline in enumerate(self.deadlines):
+            if deadline.id in seen_deadlines:
+                problems.append((("deadlines", d, "id"), f"duplicate deadline id {deadline.id!r}"))
+            seen_deadlines.add(deadline.id)
+            if self.item_key(deadline.item) is None:
+                problems.append((("deadlines", d, "item"), self._unknown_item(deadline.item)))
+        for r, ref in enumerate(self.resolution.items):
+            if self.item_key(ref) is None:
+                problems.append((("resolution", "items", r), self._unknown_item(ref)))
+        if not self.resolution.command and not self.resolution.items:
+            problems.append(
+                (("resolution",), "nothing could resolve an incident: set command: true or list items")
+            )
+        role_lists: list[tuple[Loc, list[str]]] = [
+            (("invite",), self.invite),
+            (("permissions", "resolve"), self.permissions.resolve),
+            (("permissions", "owner"), self.permissions.owner),
+        ]
+        if self.escalation is not None:
+            role_lists.append((("escalation", "notify"), self.escalation.notify))
+        for where, names in role_lists:
+            problems.extend(
+                ((*where, n), self._unknown_role(name))
+                for n, name in enumerate(names)
+                if name not in self.roles
+            )
+        checks = set(self.reactions.check)
+        for n, emoji in enumerate(self.reactions.skip):
+            if emoji in checks:
+                problems.append(
+                    (("reactions", "skip", n), f"emoji {emoji!r} cannot both check and skip an item")
+                )
+        return problems
+
+    def _unknown_item(self, ref: str) -> str:
+        return f"unknown item {ref!r}: name an item by its id or as stage.item, e.g. 2.3"
+
+    def _unknown_role(self, name: str) -> str:
+        known = f"roles: {', '.join(self.roles)}" if self.roles else "no roles are defined"
+        return f"unknown role {name!r} ({known})"
