@@ -209,6 +209,18 @@ async def test_create_post_retried_without_duplicates(fake: tuple[FakeMattermost
     await api.close()
 
 
+async def test_post_retries_stay_within_the_servers_dedupe_window(fake: tuple[FakeMattermost, str]) -> None:
+    server, url = fake
+    pending = fail(500, "api.post.deduplicate_create_post.pending", "still saving")
+    server.on("POST /api/v4/posts", *[pending] * 10)
+    options = {**FAST, "backoff": 0.1, "max_backoff": 0.1, "retries": 8, "post_retry_window": 0.3}
+    async with MattermostAPI(url, TOKEN, **options) as api:
+        with pytest.raises(ServerError) as caught:
+            await api.create_post("chan1", "hello")
+    assert caught.value.error_id == "api.post.deduplicate_create_post.pending"
+    assert 2 <= len(server.calls("POST /api/v4/posts")) <= 7
+
+
 async def test_pending_ids_strictly_increase(api: MattermostAPI) -> None:
     ids = [await api.new_pending_post_id() for _ in range(50)]
     stamps = [int(i.split(":")[1]) for i in ids]

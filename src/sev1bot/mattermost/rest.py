@@ -49,6 +49,8 @@ CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
 _INVALID_BODY_PARAM = "api.context.invalid_body_param.app_error"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MEMBER_BATCH = 1000
+# The server remembers a pending_post_id for 30 s (PendingPostIDsCacheTTL): retry a post only within that.
+PENDING_POST_WINDOW = 25.0
 T = TypeVar("T")
 
 
@@ -125,6 +127,7 @@ class MattermostAPI:
         max_backoff: float = 8.0,
         max_retry_after: float = 60.0,
         verify_tls: bool = True,
+        post_retry_window: float = PENDING_POST_WINDOW,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -149,6 +152,7 @@ class MattermostAPI:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._max_retry_after = max_retry_after
+        self._post_retry_window = post_retry_window
         self._batch_members = True
         self._last_pending_ms = 0
         self._me: User | None = None
@@ -303,7 +307,11 @@ class MattermostAPI:
         if props:
             body["props"] = props
         return Post.model_validate(
-            await self._call("create_post", lambda: self._driver.client.post("/api/v4/posts", body))
+            await self._call(
+                "create_post",
+                lambda: self._driver.client.post("/api/v4/posts", body),
+                window=self._post_retry_window,
+            )
         )
 
     async def new_pending_post_id(self) -> str:
@@ -463,8 +471,17 @@ class MattermostAPI:
 
     # -- plumbing --------------------------------------------------------------------------------------
 
-    async def _call(self, op: str, send: Callable[[], Awaitable[T]], *, replay_safe: bool = True) -> T:
+    async def _call(
+        self,
+        op: str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        replay_safe: bool = True,
+        window: float | None = None,
+    ) -> T:
+        """Send, retrying transient failures; with ``window`` (s), no retry starts later than that."""
         attempt = 0
+        started = time.monotonic()
         while True:
             self.calls += 1
             self.calls_by_op[op] += 1
@@ -475,6 +492,8 @@ class MattermostAPI:
                 if err is None:
                     raise
                 delay = self._retry_delay(err, attempt, replay_safe)
+                if delay is not None and window is not None and time.monotonic() + delay - started > window:
+                    delay = None
                 if delay is None:
                     raise err from exc
                 attempt += 1
