@@ -1,0 +1,293 @@
+"""The incident state machine: ``decide(state, event, playbook, now, calendar) -> Decision``.
+
+Pure: no clock, no I/O. The adapter passes ``now`` and carries out the effects. Repeating an event that
+already took effect (a duplicate websocket event, a timer firing twice) returns the same state and no effects.
+A request the core refuses raises :class:`CoreError`, whose text is a short sentence for the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sev1bot.core import render
+from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.effects import (
+    Cancel,
+    CreateChannel,
+    EditPost,
+    Effect,
+    Invite,
+    ItemPost,
+    Post,
+    Schedule,
+    SetHeader,
+    StageRoot,
+    StatusBoard,
+)
+from sev1bot.core.escalation import (
+    DEADLINE_PREFIX,
+    ESCALATION,
+    Plan,
+    deadline_due,
+    deadline_item,
+    deadline_timers,
+    next_slot_after,
+    on_timer,
+    slot_due,
+)
+from sev1bot.core.events import (
+    Assigned,
+    Event,
+    ItemChecked,
+    ItemSkipped,
+    ItemUnchecked,
+    OwnerChanged,
+    Reopened,
+    Resolved,
+    Started,
+    StatusUpdate,
+    TimerDue,
+)
+from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
+from sev1bot.core.text import normalize_username, one_line
+from sev1bot.playbook.schema import Playbook
+
+UPDATE_MAX = 4000
+
+
+class CoreError(Exception):
+    """A request the core refuses. ``str(error)`` is a plain, short sentence to show the user."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: IncidentState
+    effects: tuple[Effect, ...]
+
+
+def _utc(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
+    return now.astimezone(UTC)
+
+
+def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessCalendar) -> Decision:
+    """Open an incident: create and fill its channel, and arm the escalation timer."""
+    now = _utc(now)
+    customer = event.customer.strip()
+    if not customer:
+        raise CoreError("Name the customer, e.g. `/sev1 start Acme Corp`.")
+    keys: list[str] = playbook.keys()
+    state = IncidentState(
+        id=event.incident_id,
+        playbook_id=playbook.id,
+        channel_name=event.channel_name,
+        customer=customer,
+        summary=event.summary.strip(),
+        owner=event.actor,
+        reporter=event.actor,
+        started_at=now,
+        items={key: ItemState(key=key) for key in keys},
+    )
+    plan = Plan(state, playbook, now, calendar)
+    plan.log(event.actor, "started", f"started the incident for {customer}")
+    if playbook.escalation is not None:
+        plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
+    state = plan.state
+    plan.emit(
+        CreateChannel(
+            name=event.channel_name,
+            display_name=render.display_name(customer, now, calendar),
+            header=render.header(state, playbook),
+            purpose=render.purpose(state, playbook),
+        ),
+        Invite(tuple(dict.fromkeys([event.actor, *render.role_holders(playbook, playbook.invite)]))),
+        Post(render.status_board(state, playbook, now, calendar, []), ref=StatusBoard(), pin=True),
+    )
+    for stage in range(1, len(playbook.stages) + 1):
+        plan.emit(Post(render.stage_root(state, playbook, stage), ref=StageRoot(stage)))
+        for index in range(1, len(playbook.stages[stage - 1].items) + 1):
+            key = f"{stage}.{index}"
+            text = render.item_post(state, playbook, key, calendar)
+            plan.emit(Post(text, ref=ItemPost(key), thread=StageRoot(stage)))
+    return Decision(plan.state, plan.effects)
+
+
+def decide(
+    state: IncidentState, event: Event, playbook: Playbook, now: datetime, calendar: BusinessCalendar
+) -> Decision:
+    """Apply one event to an incident; see the module docstring for the rules every event follows."""
+    if state.playbook_id != playbook.id:
+        raise ValueError(f"incident {state.id} runs playbook {state.playbook_id!r}, not {playbook.id!r}")
+    plan = Plan(state, playbook, _utc(now), calendar)
+    match event:
+        case Started():
+            raise CoreError("This incident has already started.")
+        case ItemChecked(actor, key):
+            _set_item(plan, actor, key, ItemStatus.DONE)
+        case ItemUnchecked(actor, key):
+            _set_item(plan, actor, key, ItemStatus.OPEN)
+        case ItemSkipped(actor, key):
+            _set_item(plan, actor, key, ItemStatus.SKIPPED)
+        case Assigned(actor, key, assignee):
+            _assign(plan, actor, key, assignee)
+        case OwnerChanged(actor, owner):
+            _change_owner(plan, actor, owner)
+        case StatusUpdate(actor, text):
+            _status_update(plan, actor, text)
+        case Resolved(actor, note):
+            if plan.state.status is IncidentStatus.RESOLVED:
+                raise CoreError("This incident is already resolved.")
+            if not playbook.resolution.command:
+                keys = ", ".join(playbook.item_key(ref) or ref for ref in playbook.resolution.items)
+                raise CoreError(f"This playbook is resolved by checking item {keys}, not by command.")
+            _require(plan, actor, playbook.permissions.resolve, "resolve this incident")
+            _resolve(plan, actor, note, via=None)
+        case Reopened(actor):
+            if plan.state.status is not IncidentStatus.RESOLVED:
+                raise CoreError("This incident is not resolved, so there is nothing to reopen.")
+            _require(plan, actor, playbook.permissions.resolve, "reopen this incident")
+            _reopen(plan, actor)
+        case TimerDue(key):
+            on_timer(plan, key)
+    return Decision(plan.state, plan.effects)
+
+
+def item_key(playbook: Playbook, ref: str) -> str:
+    """The positional key of an item reference ("2.3" or an item id), or CoreError saying what is wrong."""
+    ref = ref.strip()
+    key = playbook.item_key(ref)
+    if key is not None:
+        return key
+    shown = one_line(ref, 40)
+    parts = ref.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise CoreError(f'Unknown item "{shown}": name it as stage.item, e.g. "2.3".')
+    stage = int(parts[0])
+    if not 1 <= stage <= len(playbook.stages):
+        raise CoreError(f'Unknown item "{shown}" (the checklist has {len(playbook.stages)} stages).')
+    count = len(playbook.stages[stage - 1].items)
+    raise CoreError(f'Unknown item "{shown}" (stage {stage} has {count} items).')
+
+
+def _username(name: str, role: str) -> str:
+    """``role`` names the value for the error: "The assignee "@all" is a channel-wide mention, not a person."."""
+    try:
+        return normalize_username(name)
+    except ValueError as exc:
+        raise CoreError(f"{role} {exc}.") from None
+
+
+def _require(plan: Plan, actor: str, roles: list[str], what: str) -> None:
+    """Commands limited by the playbook: the owner or a holder of one of ``roles`` may run them."""
+    allowed = [plan.state.owner, *render.role_holders(plan.playbook, roles)]
+    if roles and actor not in allowed:
+        titles = [f"the {plan.playbook.roles[r].title}" for r in roles if r in plan.playbook.roles]
+        raise CoreError(f"Only the owner (@{plan.state.owner}) or {' or '.join(titles)} can {what}.")
+
+
+_VERB = {ItemStatus.DONE: "checked", ItemStatus.OPEN: "unchecked", ItemStatus.SKIPPED: "skipped"}
+
+
+def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus) -> None:
+    playbook, key = plan.playbook, item_key(plan.playbook, ref)
+    item = plan.state.items[key]
+    if item.status is status:
+        return
+    closed = status is not ItemStatus.OPEN
+    changed = item.model_copy(
+        update={"status": status, "by": actor if closed else None, "at": plan.now if closed else None}
+    )
+    plan.update(items={**plan.state.items, key: changed})
+    plan.log(actor, _VERB[status], f"{_VERB[status]} {key} {playbook.item(key).title}")
+    resolved = plan.state.status is IncidentStatus.RESOLVED and plan.state.resolved_at is not None
+    for deadline in playbook.deadlines:
+        if deadline_item(playbook, deadline) != key:
+            continue
+        if closed:
+            plan.cancel_where(f"{DEADLINE_PREFIX}{deadline.id}:")
+        elif resolved and plan.state.resolved_at is not None:
+            due = deadline_due(deadline, plan.state.resolved_at, plan.calendar)
+            plan.emit(*deadline_timers(deadline, due, plan.now, plan.calendar))
+    stage = int(key.split(".")[0])
+    plan.emit(
+        EditPost(ItemPost(key), render.item_post(plan.state, playbook, key, plan.calendar)),
+        EditPost(StageRoot(stage), render.stage_root(plan.state, playbook, stage)),
+    )
+    resolves = {playbook.item_key(ref) for ref in playbook.resolution.items}
+    if status is ItemStatus.DONE and key in resolves and not resolved:
+        _resolve(plan, actor, "", via=key)
+    else:
+        plan.refresh_board()
+
+
+def _assign(plan: Plan, actor: str, ref: str, assignee: str) -> None:
+    key, username = item_key(plan.playbook, ref), _username(assignee, "The assignee")
+    item = plan.state.items[key]
+    if item.assignee == username:
+        return
+    plan.update(items={**plan.state.items, key: item.model_copy(update={"assignee": username})})
+    plan.log(actor, "assigned", f"assigned {key} to @{username}")
+    plan.emit(
+        Invite((username,)),
+        EditPost(ItemPost(key), render.item_post(plan.state, plan.playbook, key, plan.calendar)),
+    )
+
+
+def _change_owner(plan: Plan, actor: str, owner: str) -> None:
+    _require(plan, actor, plan.playbook.permissions.owner, "hand over ownership")
+    username = _username(owner, "The new owner")
+    if username == plan.state.owner:
+        return
+    plan.update(owner=username)
+    plan.log(actor, "owner", f"made @{username} the owner")
+    plan.emit(Invite((username,)), SetHeader(render.header(plan.state, plan.playbook)))
+    plan.refresh_board()
+
+
+def _status_update(plan: Plan, actor: str, text: str) -> None:
+    text = text.strip()[:UPDATE_MAX]
+    if not text:
+        raise CoreError(
+            "The update is empty: write what changed, e.g. `/sev1 update Patch deployed to staging`."
+        )
+    last = next((e for e in reversed(plan.state.timeline) if e.kind == "update"), None)
+    if last is not None and last.actor == actor and last.text == text:
+        return  # the same update again: a duplicate delivery, not news
+    plan.log(actor, "update", text)
+    plan.emit(Post(render.update_post(actor, text)))
+    plan.refresh_board()
+
+
+def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
+    plan.update(status=IncidentStatus.RESOLVED, resolved_at=plan.now)
+    plan.log(actor, "resolved", f"resolved by checking {via}" if via else note.strip()[:UPDATE_MAX])
+    if ESCALATION in plan.state.timers:
+        plan.emit(Cancel(ESCALATION))
+    assert plan.state.resolved_at is not None
+    lines: list[str] = []
+    for deadline in plan.playbook.deadlines:
+        key = deadline_item(plan.playbook, deadline)
+        due = deadline_due(deadline, plan.state.resolved_at, plan.calendar)
+        lines.append(f"- **{deadline.title}** ({key}): due {render.fmt_when(due, plan.calendar)}")
+        if plan.state.items[key].status is ItemStatus.OPEN:
+            plan.emit(*deadline_timers(deadline, due, plan.now, plan.calendar))
+        else:
+            lines[-1] += " — already done"
+    plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
+    plan.refresh_board()
+    plan.emit(Post(render.resolution_post(plan.state, actor, note, lines, via)))
+
+
+def _reopen(plan: Plan, actor: str) -> None:
+    plan.update(status=IncidentStatus.ACTIVE, resolved_at=None)
+    plan.log(actor, "reopened", "reopened the incident")
+    plan.cancel_where(DEADLINE_PREFIX)
+    next_ping = None
+    if plan.playbook.escalation is not None:
+        next_ping = next_slot_after(plan.state.started_at, plan.playbook.escalation, plan.now)[1]
+        plan.emit(Schedule(ESCALATION, next_ping))
+    plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
+    plan.refresh_board()
+    plan.emit(Post(render.reopen_post(actor, next_ping, plan.calendar)))

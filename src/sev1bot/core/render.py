@@ -1,0 +1,304 @@
+"""Mattermost markdown for everything the bot posts: pure functions, times in the calendar's timezone.
+
+Playbook text (titles, descriptions) is trusted and rendered as written; anything a user typed goes through
+:func:`~sev1bot.core.text.neutralize` or :func:`~sev1bot.core.text.one_line` first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
+from sev1bot.core.text import mention, neutralize, one_line, quiet
+from sev1bot.durations import format_duration
+from sev1bot.playbook.schema import Deadline, Playbook
+
+DISPLAY_NAME_MAX = 64
+HEADER_MAX = 1024
+PURPOSE_MAX = 250
+NEXT_ITEMS = 3
+ESCALATION_KEY = "escalation"  # the timer key, as in core.escalation (which imports this module)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MARK = {ItemStatus.DONE: ":white_check_mark:", ItemStatus.SKIPPED: ":fast_forward:"}
+
+
+def fmt_time(moment: datetime, calendar: BusinessCalendar) -> str:
+    """``14:05 UTC``"""
+    local = calendar.local(moment)
+    return f"{local:%H:%M} {local.tzname()}"
+
+
+def fmt_when(moment: datetime, calendar: BusinessCalendar) -> str:
+    """``Mon 30 Nov 2026 15:00 EST`` (English names whatever the process locale)."""
+    local = calendar.local(moment)
+    day = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+    return f"{day} {local:%H:%M} {local.tzname()}"
+
+
+def fmt_elapsed(delta: timedelta) -> str:
+    """``45m``, ``1h``, ``3h 20m``, ``2d 4h`` (rounded down to the minute; never negative)."""
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
+
+
+def display_name(customer: str, started_at: datetime, calendar: BusinessCalendar) -> str:
+    """``Sev 1: Acme Corp (2026-11-27)``, the customer shortened to fit Mattermost's 64 characters."""
+    tail = f" ({calendar.local(started_at).date().isoformat()})"
+    room = DISPLAY_NAME_MAX - len("Sev 1: ") - len(tail)
+    return f"Sev 1: {one_line(customer, room)}{tail}"
+
+
+def header(state: IncidentState, playbook: Playbook) -> str:
+    status = "resolved" if state.status is IncidentStatus.RESOLVED else "active"
+    parts = [f"**Sev 1 · {one_line(state.customer, 200)}**", f"owner {mention(state.owner)}", status]
+    if state.summary:
+        parts.append(one_line(state.summary, 500))
+    return neutralize(" · ".join(parts), HEADER_MAX)
+
+
+def purpose(state: IncidentState, playbook: Playbook) -> str:
+    return one_line(f"{playbook.title}: {state.customer}", PURPOSE_MAX)
+
+
+def open_keys(state: IncidentState, playbook: Playbook) -> list[str]:
+    """Keys of the items still open, in checklist order (skipped items are not open)."""
+    keys: list[str] = playbook.keys()
+    return [key for key in keys if state.items[key].status is ItemStatus.OPEN]
+
+
+def current_stage(state: IncidentState, playbook: Playbook) -> int | None:
+    """The first stage with an open item, or None when every item is done or skipped."""
+    keys = open_keys(state, playbook)
+    return int(keys[0].split(".")[0]) if keys else None
+
+
+def _stage_counts(state: IncidentState, playbook: Playbook, stage: int) -> tuple[int, int, int]:
+    items = [state.items[f"{stage}.{i}"] for i in range(1, len(playbook.stages[stage - 1].items) + 1)]
+    finished = sum(item.status is not ItemStatus.OPEN for item in items)
+    skipped = sum(item.status is ItemStatus.SKIPPED for item in items)
+    return finished, skipped, len(items)
+
+
+def stage_label(playbook: Playbook, stage: int) -> str:
+    return f"{stage} · {playbook.stages[stage - 1].title}"
+
+
+def stage_root(state: IncidentState, playbook: Playbook, stage: int) -> str:
+    """``### 2 · Data Gathering — 3/5 done`` (done counts skipped items too, which are named)."""
+    finished, skipped, total = _stage_counts(state, playbook, stage)
+    line = f"### {stage_label(playbook, stage)} — {finished}/{total} done"
+    if skipped:
+        line += f" ({skipped} skipped)"
+    if finished == total:
+        line += " :white_check_mark:"
+    return line + "\n_The items of this stage are in the thread below._"
+
+
+def notify_titles(playbook: Playbook) -> str:
+    """``CEO``: the titles of the roles escalation pings, joined with "and"."""
+    roles = playbook.escalation.notify if playbook.escalation else []
+    return " and ".join(playbook.roles[r].title for r in roles if r in playbook.roles) or "escalation contact"
+
+
+def escalation_note(playbook: Playbook) -> str | None:
+    """``CEO must be looped in (open > 1h)``, or None for a playbook without escalation."""
+    if playbook.escalation is None:
+        return None
+    return (
+        f"{notify_titles(playbook)} must be looped in (open > {format_duration(playbook.escalation.after)})"
+    )
+
+
+def item_post(state: IncidentState, playbook: Playbook, key: str, calendar: BusinessCalendar) -> str:
+    item, item_state = playbook.item(key), state.items[key]
+    lines = [f"**{key}** {item.title}"]
+    if item.description_pending:
+        lines.append("_Details to be written._")
+    elif item.description:
+        lines.append(item.description)
+    note = escalation_note(playbook)
+    if item.customer_update and state.escalations_sent > 0 and note:
+        lines.append(f":rotating_light: **{note}**")
+    status: list[str] = []
+    if item_state.status is not ItemStatus.OPEN:
+        verb = "done" if item_state.status is ItemStatus.DONE else "skipped"
+        who = f" by {mention(item_state.by)}" if item_state.by else ""
+        when = f" at {fmt_time(item_state.at, calendar)}" if item_state.at else ""
+        status.append(f"{_MARK[item_state.status]} {verb}{who}{when}")
+    if item_state.assignee:
+        status.append(f"assigned to {mention(item_state.assignee)}")
+    if status:
+        lines.append(" · ".join(status))
+    if item_state.status is ItemStatus.OPEN:
+        check, skip = playbook.reactions.check[:1], playbook.reactions.skip[:1]
+        hint = f"React with :{check[0]}: to check" if check else "Use the check command to check"
+        lines.append(f"_{hint}{f' or :{skip[0]}: to skip' if skip else ''}._")
+    return "\n".join(lines)
+
+
+def role_holders(playbook: Playbook, role_ids: list[str]) -> list[str]:
+    """Usernames holding the given roles, in order, without repeats (unknown role ids are left out)."""
+    names = [playbook.roles[r].username for r in role_ids if r in playbook.roles]
+    return list(dict.fromkeys(names))
+
+
+def deadline_status(state: IncidentState, key: str, due: datetime, now: datetime) -> str:
+    item = state.items[key]
+    if item.status is ItemStatus.DONE:
+        return ":white_check_mark: done"
+    if item.status is ItemStatus.SKIPPED:
+        return ":fast_forward: skipped"
+    return ":warning: **overdue**" if now >= due else "open"
+
+
+def deadline_lines(
+    state: IncidentState, playbook: Playbook, dues: list[tuple[Deadline, str, datetime]], now: datetime,
+    calendar: BusinessCalendar,
+) -> list[str]:  # fmt: skip
+    return [
+        f"- **{d.title}** ({key}): due {fmt_when(due, calendar)} — {deadline_status(state, key, due, now)}"
+        for d, key, due in dues
+    ]
+
+
+def last_update(state: IncidentState, calendar: BusinessCalendar) -> str | None:
+    for entry in reversed(state.timeline):
+        if entry.kind == "update":
+            when = fmt_time(entry.at, calendar)
+            return f"**Last update** ({quiet(entry.actor)}, {when}): {neutralize(entry.text, 1500)}"
+    return None
+
+
+def status_board(
+    state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar,
+    dues: list[tuple[Deadline, str, datetime]],
+) -> str:  # fmt: skip
+    """The pinned summary. ``dues`` lists the deadlines with their due times (only shown once resolved)."""
+    lines = [f"### :rotating_light: Sev 1 · {one_line(state.customer, 200)}"]
+    since = fmt_when(state.started_at, calendar)
+    if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
+        took = fmt_elapsed(state.resolved_at - state.started_at)
+        lines.append(
+            f"**Status:** :white_check_mark: Resolved {fmt_when(state.resolved_at, calendar)} after {took}"
+        )
+    else:
+        lines.append(
+            f"**Status:** :red_circle: Active, open {fmt_elapsed(now - state.started_at)} (since {since})"
+        )
+    lines.append(f"**Owner:** {quiet(state.owner)} · **Reporter:** {quiet(state.reporter)}")
+    if state.summary:
+        lines.append(f"**Summary:** {neutralize(state.summary, 1500)}")
+    total = len(state.items)
+    finished = total - len(open_keys(state, playbook))
+    stage = current_stage(state, playbook)
+    where = f" · current stage: {stage_label(playbook, stage)}" if stage else " · every item is done"
+    lines += [f"**Progress:** {finished}/{total} items{where}", "", "| Stage | Done |", "|:--|:--|"]
+    for n in range(1, len(playbook.stages) + 1):
+        done, _skipped, count = _stage_counts(state, playbook, n)
+        mark = " :white_check_mark:" if done == count else ""
+        lines.append(f"| {stage_label(playbook, n)} | {done}/{count}{mark} |")
+    lines.append("")
+    update = last_update(state, calendar)
+    if update:
+        lines.append(update)
+    if playbook.escalation is not None:
+        lines.append(f"**Escalation:** {_escalation_state(state, playbook, calendar)}")
+    if state.status is IncidentStatus.RESOLVED and dues:
+        lines += ["**Deadlines:**", *deadline_lines(state, playbook, dues, now, calendar)]
+    lines.append(f"_Updated {fmt_when(now, calendar)}._")
+    return "\n".join(lines)
+
+
+def _escalation_state(state: IncidentState, playbook: Playbook, calendar: BusinessCalendar) -> str:
+    """Who gets pinged, how often they were, and when next (board names never notify anyone)."""
+    assert playbook.escalation is not None
+    roles = [playbook.roles[r] for r in playbook.escalation.notify if r in playbook.roles]
+    who = " and ".join(f"the {role.title} ({quiet(role.username)})" for role in roles) or "nobody"
+    sent = state.escalations_sent
+    done = f"{who} pinged {sent} time{'s' if sent != 1 else ''}" if sent else f"{who} not pinged yet"
+    nxt = state.timers.get(ESCALATION_KEY)
+    if state.status is IncidentStatus.RESOLVED:
+        return f"{done}; stopped (resolved)."
+    return f"{done}; next ping at {fmt_time(nxt, calendar)} if still open." if nxt else f"{done}."
+
+
+def update_post(actor: str, text: str) -> str:
+    quoted = "\n".join(f"> {line}" for line in neutralize(text, 3500).split("\n"))
+    return f":loudspeaker: **Update** from {mention(actor)}:\n{quoted}"
+
+
+def resolution_post(
+    state: IncidentState, actor: str, note: str, lines: list[str], via: str | None = None
+) -> str:
+    how = f" by checking {via}" if via else ""
+    text = [f":white_check_mark: **Resolved**{how} by {mention(actor)}. Escalation pings have stopped."]
+    if note.strip():
+        text.append(f"> {neutralize(note, 1500)}".replace("\n", "\n> "))
+    if lines:
+        text += ["Deadlines from now on:", *lines]
+    return "\n".join(text)
+
+
+def reopen_post(actor: str, next_ping: datetime | None, calendar: BusinessCalendar) -> str:
+    text = f":arrows_counterclockwise: **Reopened** by {mention(actor)}. Deadline reminders are paused"
+    return text + (f"; the next escalation ping is at {fmt_time(next_ping, calendar)}." if next_ping else ".")
+
+
+def _next_items(state: IncidentState, playbook: Playbook) -> tuple[int, str]:
+    keys = open_keys(state, playbook)
+    shown = "; ".join(f"{k} {playbook.item(k).title}" for k in keys[:NEXT_ITEMS])
+    return len(keys), shown
+
+
+def escalation_ping(state: IncidentState, playbook: Playbook, now: datetime) -> str:
+    assert playbook.escalation is not None
+    people = role_holders(playbook, playbook.escalation.notify)
+    who = " ".join(mention(u) for u in dict.fromkeys([*people, state.owner]))
+    lines = [
+        f"{who} :rotating_light: **The Sev 1 for {one_line(state.customer, 200)} has been open for "
+        f"{fmt_elapsed(now - state.started_at)}.** The {notify_titles(playbook)} must be looped into "
+        "customer replies."
+    ]
+    stage = current_stage(state, playbook)
+    count, shown = _next_items(state, playbook)
+    if stage is not None:
+        lines.append(f"Current stage: **{stage_label(playbook, stage)}**, {count} items open. Next: {shown}")
+    return "\n".join(lines)
+
+
+def escalation_dm(state: IncidentState, playbook: Playbook, now: datetime) -> str:
+    elapsed = fmt_elapsed(now - state.started_at)
+    return (
+        f":rotating_light: The Sev 1 for {one_line(state.customer, 200)} has been open for {elapsed} "
+        f"(owner {quiet(state.owner)}). As {notify_titles(playbook)} you must be looped into customer "
+        f"replies: please join ~{state.channel_name}."
+    )
+
+
+def deadline_reminder(
+    state: IncidentState,
+    deadline: Deadline,
+    key: str,
+    due: datetime,
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> str:
+    when = fmt_when(due, calendar)
+    if now >= due:
+        late = fmt_elapsed(now - due)
+        return (
+            f"{mention(state.owner)} :warning: **{deadline.title}** ({key}) is overdue by {late}: it was due "
+            f"{when}. Check {key} once it is done."
+        )
+    return (
+        f"{mention(state.owner)} :alarm_clock: **{deadline.title}** ({key}) is due {when}, "
+        f"in {fmt_elapsed(due - now)}. Check {key} once it is done."
+    )
