@@ -1,0 +1,95 @@
+"""A plain HTTP client for tests that act as a person against the sandbox (or any Mattermost server).
+
+It returns every answer as ``Reply(status, headers, body)`` instead of raising, so tests can assert on
+error responses. ``body`` is the decoded JSON, or the text when the answer is not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: Any
+
+    def json(self, status: int | None = None) -> Any:
+        """The body, after checking the status when one is given (the message shows the body)."""
+        if status is not None and self.status != status:
+            raise AssertionError(f"expected HTTP {status}, got {self.status}: {self.body!r}")
+        return self.body
+
+
+class ApiClient:
+    """``async with ApiClient(url, token) as alice: await alice.get("/api/v4/users/me")``."""
+
+    def __init__(self, base_url: str, token: str = "", headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.extra_headers = headers or {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Reply:
+        sent = {**self.extra_headers, **(headers or {})}
+        if self.token and "Authorization" not in sent:
+            sent["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=sent, params=params
+        ) as response:
+            raw = await response.read()
+            content_type = response.headers.get("Content-Type", "")
+            decoded: Any = raw.decode("utf-8", errors="replace")
+            if content_type.split(";")[0].strip() == "application/json" and raw:
+                decoded = json.loads(raw)
+            return Reply(response.status, response.headers, decoded)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return await self.request("POST", path, body, **kwargs)
+
+    async def put(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return await self.request("PUT", path, body, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("DELETE", path, **kwargs)
