@@ -355,7 +355,12 @@ def build_http_app(
     nonce_capacity: int = 100_000,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """The aiohttp app: GET /healthz, GET /readyz, POST /mattermost/command, POST /mattermost/action."""
+    """The aiohttp app: GET /healthz, GET /readyz, POST /mattermost/command, POST /mattermost/action.
+
+    ``readiness`` returns details merged into the health JSON (e.g. ``{"ready": False, "websocket":
+    "reconnecting", "role": "follower"}``); its ``ready`` key (default True) and a known command token
+    decide /readyz. /healthz answers 200 whenever the process serves HTTP (the Docker healthcheck uses it).
+    """
     app = web.Application(client_max_size=max_body)
     endpoint = _Endpoint(
         handler, verify, signing_secret, readiness, ack_timeout, clock, NonceCache(nonce_capacity)
