@@ -63,7 +63,11 @@ def load_playbook_files(paths: PathArg | Iterable[PathArg]) -> dict[str, LoadedP
     problems: list[Problem] = []
     loaded: dict[str, LoadedPlaybook] = {}
     first_id_at: dict[str, str] = {}
-    for path, file in _expand(paths, problems):
+    for entry in _expand(paths):
+        if isinstance(entry, Problem):
+            problems.append(entry)
+            continue
+        path, file = entry
         try:
             playbook, source = _load_file(path, file)
         except PlaybookError as error:
@@ -130,11 +134,15 @@ def _load_file(path: Path, file: str) -> tuple[Playbook, YamlSource]:
     return _parse(read_text(path, file), file)
 
 
-def _expand(paths: PathArg | Iterable[PathArg], problems: list[Problem]) -> list[tuple[Path, str]]:
-    """Files to load, as (path, name to report); directories give their ``*.yaml``/``*.yml`` files, sorted."""
+def _expand(paths: PathArg | Iterable[PathArg]) -> list[tuple[Path, str] | Problem]:
+    """Files to load as (path, name to report), or a Problem for a missing path, in the order given.
+
+    Directories give their ``*.yaml``/``*.yml`` files, sorted; a file named twice is loaded once.
+    """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    found: list[tuple[Path, str]] = []
+    found: list[tuple[Path, str] | Problem] = []
+    seen: set[Path] = set()
     for raw in paths:
         name, path = os.fspath(raw), Path(raw)
         if path.is_dir():
@@ -144,13 +152,15 @@ def _expand(paths: PathArg | Iterable[PathArg], problems: list[Problem]) -> list
                 if child.suffix in SUFFIXES and not child.name.startswith(".") and child.is_file()
             )
             if not children:
-                problems.append(Problem(name, 0, 0, "no playbook files (*.yaml, *.yml) in this directory"))
-            found.extend((path / child, os.path.join(name, child)) for child in children)
+                found.append(Problem(name, 0, 0, "no playbook files (*.yaml, *.yml) in this directory"))
+            files = [(path / child, os.path.join(name, child)) for child in children]
         elif path.exists():
-            found.append((path, name))
+            files = [(path, name)]
         else:
-            problems.append(Problem(name, 0, 0, "no such file or directory"))
-    unique: dict[Path, tuple[Path, str]] = {}
-    for path, name in found:
-        unique.setdefault(path.resolve(), (path, name))
-    return list(unique.values())
+            found.append(Problem(name, 0, 0, "no such file or directory"))
+            files = []
+        for file in files:
+            if file[0].resolve() not in seen:
+                seen.add(file[0].resolve())
+                found.append(file)
+    return found
