@@ -1,0 +1,43 @@
+"""Errors the store raises that a caller can act on. Anything else is a bug and propagates as is."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error below."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or is too busy right now (locked, connection lost): retry later."""
+
+
+class NotMigrated(StoreError):
+    """The database has no (or an old) schema: run ``Store.migrate()`` first."""
+
+
+class IncidentNotFound(StoreError):
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"no incident with id {incident_id!r}")
+        self.incident_id = incident_id
+
+
+class IncidentExists(StoreError):
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"an incident with id {incident_id!r} already exists")
+        self.incident_id = incident_id
+
+
+class ChannelNameTaken(StoreError):
+    def __init__(self, channel_name: str) -> None:
+        super().__init__(f"channel name {channel_name!r} is already used by another incident")
+        self.channel_name = channel_name
+
+
+class ChannelIdTaken(StoreError):
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(f"channel id {channel_id!r} is already bound to another incident")
+        self.channel_id = channel_id
+
+
+class Conflict(StoreError):
+    """Someone else saved the incident since it was loaded: reload and decide again."""

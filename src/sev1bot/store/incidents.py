@@ -1,0 +1,229 @@
+"""Reading and writing one IncidentState across its tables, on a connection the caller's transaction owns.
+
+The row of ``incidents`` carries a ``version`` bumped on every save. The timeline is append-only: entry ``n``
+of ``IncidentState.timeline`` is the row with ``seq = n``, and a save only inserts the entries past the last
+stored one. A state whose timeline is shorter than, or differs from, what is stored was loaded before
+someone else's save; saving it raises Conflict rather than dropping their entries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+
+from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
+from sev1bot.playbook.schema import Playbook
+from sev1bot.store.errors import Conflict, IncidentNotFound
+from sev1bot.store.tables import incidents, items, timeline, timers
+from sev1bot.store.utc import require_utc
+
+
+def _aware(value: datetime | None, where: str) -> datetime | None:
+    return None if value is None else require_utc(value, where)
+
+
+def _scalar_row(state: IncidentState) -> dict[str, Any]:
+    where = f"incident {state.id!r}"
+    return {
+        "channel_name": state.channel_name,
+        "customer": state.customer,
+        "summary": state.summary,
+        "owner": state.owner,
+        "reporter": state.reporter,
+        "status": IncidentStatus(state.status).value,
+        "started_at": _aware(state.started_at, f"{where} started_at"),
+        "resolved_at": _aware(state.resolved_at, f"{where} resolved_at"),
+        "escalations_sent": state.escalations_sent,
+    }
+
+
+def _item_rows(state: IncidentState) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for key, item in state.items.items():
+        if item.key != key:
+            raise ValueError(f"incident {state.id!r}: items[{key!r}] holds the item with key {item.key!r}")
+        rows[key] = {
+            "status": ItemStatus(item.status).value,
+            "by": item.by,
+            "at": _aware(item.at, f"incident {state.id!r} item {key} at"),
+            "assignee": item.assignee,
+        }
+    return rows
+
+
+def _timer_rows(state: IncidentState) -> dict[str, dict[str, Any]]:
+    return {
+        key: {"due_at": _aware(due, f"incident {state.id!r} timer {key!r}")}
+        for key, due in state.timers.items()
+    }
+
+
+def _timeline_row(state: IncidentState, seq: int, entry: TimelineEntry) -> dict[str, Any]:
+    at = require_utc(entry.at, f"incident {state.id!r} timeline entry {seq}")
+    return {
+        "incident_id": state.id,
+        "seq": seq,
+        "at": at,
+        "actor": entry.actor,
+        "kind": entry.kind,
+        "text": entry.text,
+    }
+
+
+def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook) -> None:
+    if state.playbook_id != playbook.id:
+        raise ValueError(
+            f"incident {state.id!r} runs playbook {state.playbook_id!r} but was given {playbook.id!r}"
+        )
+    conn.execute(
+        insert(incidents).values(
+            id=state.id,
+            playbook_id=state.playbook_id,
+            playbook_json=playbook.model_dump_json(),
+            version=1,
+            created_at=datetime.now(UTC),
+            **_scalar_row(state),
+        )
+    )
+    _sync(conn, items, state.id, _item_rows(state))
+    _sync(conn, timers, state.id, _timer_rows(state))
+    rows = [_timeline_row(state, seq, entry) for seq, entry in enumerate(state.timeline)]
+    if rows:
+        conn.execute(insert(timeline), rows)
+
+
+def save_incident(conn: Connection, state: IncidentState, expected_version: int | None) -> int:
+    """Write ``state`` over the stored incident and return its new version."""
+    condition = incidents.c.id == state.id
+    if expected_version is not None:
+        condition &= incidents.c.version == expected_version
+    # The UPDATE comes first: on PostgreSQL it takes the row lock that serialises concurrent saves.
+    new_version = conn.execute(
+        update(incidents)
+        .where(condition)
+        .values(version=incidents.c.version + 1, **_scalar_row(state))
+        .returning(incidents.c.version)
+    ).scalar()
+    if new_version is None:
+        found = conn.execute(select(incidents.c.version).where(incidents.c.id == state.id)).scalar()
+        if found is None:
+            raise IncidentNotFound(state.id)
+        raise Conflict(
+            f"incident {state.id!r} is at version {found}, not {expected_version}: reload and retry"
+        )
+    _sync(conn, items, state.id, _item_rows(state))
+    _sync(conn, timers, state.id, _timer_rows(state))
+    _append_timeline(conn, state)
+    return int(new_version)
+
+
+def _append_timeline(conn: Connection, state: IncidentState) -> None:
+    stored = conn.execute(select(func.count()).where(timeline.c.incident_id == state.id)).scalar_one()
+    if len(state.timeline) < stored:
+        raise Conflict(
+            f"incident {state.id!r}: the state has {len(state.timeline)} timeline entries but {stored} are "
+            "stored, so it was loaded before another save: reload and retry"
+        )
+    if stored:
+        last = conn.execute(
+            select(timeline).where(timeline.c.incident_id == state.id, timeline.c.seq == stored - 1)
+        ).one()
+        if _entry(last) != state.timeline[stored - 1]:
+            raise Conflict(f"incident {state.id!r}: timeline entry {stored - 1} differs from the stored one")
+    new = [_timeline_row(state, seq, state.timeline[seq]) for seq in range(stored, len(state.timeline))]
+    if new:
+        conn.execute(insert(timeline), new)
+
+
+def _sync(conn: Connection, table: Table, incident_id: str, desired: Mapping[str, dict[str, Any]]) -> None:
+    """Make the incident's rows in ``table`` equal ``desired`` (key -> other columns), touching few rows."""
+    columns = [table.c[name] for name in next(iter(desired.values()), {})]
+    existing = {
+        row.key: row._asdict()
+        for row in conn.execute(select(table).where(table.c.incident_id == incident_id)).all()
+    }
+    gone = [key for key in existing if key not in desired]
+    if gone:
+        conn.execute(delete(table).where(table.c.incident_id == incident_id, table.c.key.in_(gone)))
+    added = [
+        {"incident_id": incident_id, "key": key, **row} for key, row in desired.items() if key not in existing
+    ]
+    if added:
+        conn.execute(insert(table), added)
+    for key, row in desired.items():
+        old = existing.get(key)
+        if old is not None and any(old[c.name] != row[c.name] for c in columns):
+            conn.execute(
+                update(table).where(table.c.incident_id == incident_id, table.c.key == key).values(**row)
+            )
+
+
+def _entry(row: Row[Any]) -> TimelineEntry:
+    return TimelineEntry(at=row.at, actor=row.actor, kind=row.kind, text=row.text)
+
+
+def load_incidents(
+    conn: Connection, ids: Sequence[str] | None = None, *, where: Any = None, lock: bool = False
+) -> list[tuple[IncidentState, int]]:
+    """Load incidents (by id, or matching ``where``) with their versions, ordered by start time."""
+    query = select(incidents).order_by(incidents.c.started_at, incidents.c.id)
+    if ids is not None:
+        query = query.where(incidents.c.id.in_(ids))
+    if where is not None:
+        query = query.where(where)
+    if lock:
+        query = query.with_for_update()
+    heads = conn.execute(query).all()
+    if not heads:
+        return []
+    found = [row.id for row in heads]
+    item_rows = _grouped(conn.execute(select(items).where(items.c.incident_id.in_(found))))
+    timer_rows = _grouped(
+        conn.execute(
+            select(timers).where(timers.c.incident_id.in_(found)).order_by(timers.c.due_at, timers.c.key)
+        )
+    )
+    entry_rows = _grouped(
+        conn.execute(select(timeline).where(timeline.c.incident_id.in_(found)).order_by(timeline.c.seq))
+    )
+    states = []
+    for head in heads:
+        state = IncidentState(
+            id=head.id,
+            playbook_id=head.playbook_id,
+            channel_name=head.channel_name,
+            customer=head.customer,
+            summary=head.summary,
+            owner=head.owner,
+            reporter=head.reporter,
+            status=IncidentStatus(head.status),
+            started_at=head.started_at,
+            resolved_at=head.resolved_at,
+            escalations_sent=head.escalations_sent,
+            items={
+                row.key: ItemState(
+                    key=row.key, status=ItemStatus(row.status), by=row.by, at=row.at, assignee=row.assignee
+                )
+                for row in sorted(item_rows[head.id], key=lambda row: _natural(row.key))
+            },
+            timeline=tuple(_entry(row) for row in entry_rows[head.id]),
+            timers={row.key: row.due_at for row in timer_rows[head.id]},
+        )
+        states.append((state, int(head.version)))
+    return states
+
+
+def _natural(key: str) -> list[tuple[int, int | str]]:
+    """Sort key putting "2.10" after "2.9", the checklist order."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in key.split(".")]
+
+
+def _grouped(rows: Iterable[Row[Any]]) -> defaultdict[str, list[Row[Any]]]:
+    grouped: defaultdict[str, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row.incident_id].append(row)
+    return grouped

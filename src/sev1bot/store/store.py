@@ -1,0 +1,287 @@
+"""The durable store: one object the service calls from a thread (``await asyncio.to_thread(...)``).
+
+Every method is one transaction. Writes on SQLite start with ``BEGIN IMMEDIATE``; ``update`` additionally
+locks the incident row on PostgreSQL (``SELECT ... FOR UPDATE``), so a read-decide-write from two replicas,
+or from a reaction and a slash command at once, runs one after the other and neither update is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, overload
+
+from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+from sev1bot.core.effects import PostRef
+from sev1bot.core.state import IncidentState, IncidentStatus
+from sev1bot.playbook.schema import Playbook
+from sev1bot.store import leases, migrate, once
+from sev1bot.store import posts as post_map
+from sev1bot.store.engine import DEFAULT_URL, WRITE, is_memory, make_engine, parse_url
+from sev1bot.store.errors import (
+    ChannelIdTaken,
+    ChannelNameTaken,
+    IncidentExists,
+    IncidentNotFound,
+    NotMigrated,
+    StoreUnavailable,
+)
+from sev1bot.store.incidents import insert_incident, load_incidents, save_incident
+from sev1bot.store.tables import incidents, timers
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Store:
+    def __init__(self, url: str | URL = DEFAULT_URL, *, busy_timeout: float = 30.0) -> None:
+        parsed = parse_url(url)
+        self.url = parsed.render_as_string(hide_password=True)  # safe to log
+        self.backend = parsed.get_backend_name()
+        self._engine = make_engine(parsed, busy_timeout=busy_timeout)
+        # An in-memory SQLite database is one shared connection: let one thread use it at a time.
+        self._serial: AbstractContextManager[Any] = threading.RLock() if is_memory(parsed) else nullcontext()
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest revision (safe to call from several processes at once)."""
+        with self._serial, self._errors():
+            migrate.upgrade(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- incidents -------------------------------------------------------------------------------------
+
+    def create_incident(self, state: IncidentState, playbook: Playbook) -> None:
+        """Store a new incident with a snapshot of its playbook (version 1)."""
+        try:
+            with self._tx(write=True) as conn:
+                insert_incident(conn, state, playbook)
+        except sa_exc.IntegrityError as exc:
+            message = str(exc.orig)
+            if "channel_name" in message:
+                raise ChannelNameTaken(state.channel_name) from None
+            if "incidents.id" in message or "pk_incidents" in message:
+                raise IncidentExists(state.id) from None
+            raise
+        log.info(
+            "incident %s stored (channel %s, playbook %s)", state.id, state.channel_name, state.playbook_id
+        )
+
+    def channel_name_taken(self, name: str) -> bool:
+        with self._tx() as conn:
+            return bool(conn.execute(select(exists().where(incidents.c.channel_name == name))).scalar())
+
+    def load(self, incident_id: str) -> IncidentState | None:
+        loaded = self.load_versioned(incident_id)
+        return None if loaded is None else loaded[0]
+
+    def load_versioned(self, incident_id: str) -> tuple[IncidentState, int] | None:
+        """The incident and its version, to pass back as ``save(state, expected_version=...)``."""
+        with self._tx() as conn:
+            found = load_incidents(conn, [incident_id])
+        return found[0] if found else None
+
+    def load_playbook(self, incident_id: str) -> Playbook:
+        """The playbook as it was when the incident started."""
+        with self._tx() as conn:
+            text = conn.execute(
+                select(incidents.c.playbook_json).where(incidents.c.id == incident_id)
+            ).scalar()
+        if text is None:
+            raise IncidentNotFound(incident_id)
+        return Playbook.model_validate_json(text)
+
+    def save(self, state: IncidentState, expected_version: int | None = None) -> int:
+        """Write the state (new timeline entries only) and return the new version.
+
+        With ``expected_version``, raise Conflict if the stored version differs (someone saved in between).
+        """
+        with self._save_errors(state), self._tx(write=True) as conn:
+            return save_incident(conn, state, expected_version)
+
+    @overload
+    def update(self, incident_id: str, fn: Callable[[IncidentState], IncidentState]) -> IncidentState: ...
+
+    @overload
+    def update(
+        self, incident_id: str, fn: Callable[[IncidentState], tuple[IncidentState, T]]
+    ) -> tuple[IncidentState, T]: ...
+
+    def update(self, incident_id: str, fn: Callable[[IncidentState], Any]) -> Any:
+        """Load with a lock, apply ``fn``, save: one transaction. ``fn`` returns the new state, or a tuple
+        whose first element is the new state (e.g. ``decide``'s ``(state, effects)``); that value is
+        returned. If ``fn`` raises, nothing is written. Raise IncidentNotFound for an unknown id."""
+        with self._tx(write=True) as conn:
+            found = load_incidents(conn, [incident_id], lock=True)
+            if not found:
+                raise IncidentNotFound(incident_id)
+            state, version = found[0]
+            result = fn(state)
+            new_state = result if isinstance(result, IncidentState) else result[0]
+            if not isinstance(new_state, IncidentState) or new_state.id != incident_id:
+                raise ValueError(f"update({incident_id!r}): fn must return this incident's new state")
+            if new_state != state:
+                with self._save_errors(new_state):
+                    save_incident(conn, new_state, version)
+            return result
+
+    def active_incidents(self) -> list[IncidentState]:
+        return self.list_incidents(IncidentStatus.ACTIVE)
+
+    def list_incidents(self, status: IncidentStatus | None = None) -> list[IncidentState]:
+        """Incidents in order of start, optionally only those with ``status``."""
+        where = None if status is None else incidents.c.status == IncidentStatus(status).value
+        with self._tx() as conn:
+            return [state for state, _ in load_incidents(conn, where=where)]
+
+    def incident_by_channel_id(self, channel_id: str) -> IncidentState | None:
+        with self._tx() as conn:
+            found = load_incidents(conn, where=incidents.c.channel_id == channel_id)
+        return found[0][0] if found else None
+
+    def set_channel_id(self, incident_id: str, channel_id: str) -> None:
+        """Bind the Mattermost channel the incident runs in (ChannelIdTaken if another incident has it)."""
+        try:
+            with self._tx(write=True) as conn:
+                done = conn.execute(
+                    update(incidents).where(incidents.c.id == incident_id).values(channel_id=channel_id)
+                )
+                if done.rowcount != 1:
+                    raise IncidentNotFound(incident_id)
+        except sa_exc.IntegrityError:
+            raise ChannelIdTaken(channel_id) from None
+
+    def channel_id_of(self, incident_id: str) -> str | None:
+        with self._tx() as conn:
+            row = conn.execute(select(incidents.c.channel_id).where(incidents.c.id == incident_id)).first()
+        if row is None:
+            raise IncidentNotFound(incident_id)
+        channel_id: str | None = row.channel_id
+        return channel_id
+
+    def pending_timers(self) -> list[tuple[str, str, datetime]]:
+        """Every stored timer, soonest first: what the scheduler re-arms after a restart.
+
+        Resolved incidents are included: their business-day deadline reminders are still pending.
+        """
+        with self._tx() as conn:
+            rows = conn.execute(select(timers).order_by(timers.c.due_at, timers.c.incident_id, timers.c.key))
+            return [(row.incident_id, row.key, row.due_at) for row in rows]
+
+    # -- posts -----------------------------------------------------------------------------------------
+
+    def record_post(self, incident_id: str, ref: PostRef, post_id: str) -> None:
+        with self._tx(write=True) as conn:
+            post_map.record_post(conn, incident_id, ref, post_id)
+
+    def post_id_for(self, incident_id: str, ref: PostRef) -> str | None:
+        with self._tx() as conn:
+            return post_map.post_id_for(conn, incident_id, ref)
+
+    def ref_for_post(self, post_id: str) -> tuple[str, PostRef] | None:
+        with self._tx() as conn:
+            return post_map.ref_for_post(conn, post_id)
+
+    def posts_of(self, incident_id: str) -> dict[PostRef, str]:
+        with self._tx() as conn:
+            return post_map.posts_of(conn, incident_id)
+
+    # -- sent once / seen requests ---------------------------------------------------------------------
+
+    def claim(self, incident_id: str, key: str, now: datetime | None = None) -> bool:
+        """Reserve the right to send ``key`` once: True for exactly one caller, ever (until ``release``)."""
+        try:
+            with self._tx(write=True) as conn:
+                return once.claim(conn, incident_id, key, now or datetime.now(UTC))
+        except sa_exc.IntegrityError:  # the foreign key: no such incident
+            raise IncidentNotFound(incident_id) from None
+
+    def complete(self, incident_id: str, key: str, post_id: str) -> None:
+        with self._tx(write=True) as conn:
+            once.complete(conn, incident_id, key, post_id)
+
+    def release(self, incident_id: str, key: str) -> bool:
+        with self._tx(write=True) as conn:
+            return once.release(conn, incident_id, key)
+
+    def was_sent(self, incident_id: str, key: str) -> bool:
+        """True once claimed, whether or not the send has completed."""
+        with self._tx() as conn:
+            return once.sent_post(conn, incident_id, key)[0]
+
+    def sent_post_id(self, incident_id: str, key: str) -> str | None:
+        with self._tx() as conn:
+            return once.sent_post(conn, incident_id, key)[1]
+
+    def seen_request(self, request_id: str, now: datetime | None = None) -> bool:
+        """True if ``request_id`` was recorded before; records it otherwise."""
+        with self._tx(write=True) as conn:
+            return once.seen_request(conn, request_id, now or datetime.now(UTC))
+
+    def prune_requests(self, before: datetime) -> int:
+        with self._tx(write=True) as conn:
+            return once.prune_requests(conn, before)
+
+    # -- leases ----------------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> int | None:
+        with self._tx(write=True) as conn:
+            return leases.acquire(conn, name, holder, ttl, now)
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        with self._tx(write=True) as conn:
+            return leases.release(conn, name, holder)
+
+    def check_fence(self, name: str, fence: int) -> bool:
+        with self._tx() as conn:
+            return leases.check_fence(conn, name, fence)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[Connection]:
+        with self._serial, self._errors(), self._engine.connect() as conn:
+            if write:
+                conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn driver errors a caller can act on into StoreUnavailable / NotMigrated."""
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.ProgrammingError) as exc:
+            message = str(exc.orig)
+            # SQLite says "no such table"; PostgreSQL raises undefined_table (SQLSTATE 42P01).
+            if "no such table" in message or getattr(exc.orig, "sqlstate", None) == "42P01":
+                raise NotMigrated(f"database {self.url} has no sev1bot schema: run Store.migrate()") from exc
+            if isinstance(exc, sa_exc.ProgrammingError):
+                raise
+            log.warning("database %s unavailable: %s", self.url, message.strip())
+            raise StoreUnavailable(f"database {self.url} unavailable: {message.strip()}") from exc
+        except (sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+            raise StoreUnavailable(f"database {self.url} unavailable: {exc}") from exc
+
+    @contextmanager
+    def _save_errors(self, state: IncidentState) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.IntegrityError as exc:
+            if "channel_name" in str(exc.orig):
+                raise ChannelNameTaken(state.channel_name) from None
+            raise

@@ -1,0 +1,319 @@
+"""The store's behaviour, run against SQLite and PostgreSQL alike (fixture ``store``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from sev1bot.core.effects import ItemPost, StageRoot, StatusBoard
+from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
+from sev1bot.store import (
+    ChannelIdTaken,
+    ChannelNameTaken,
+    Conflict,
+    IncidentExists,
+    IncidentNotFound,
+    Store,
+)
+from sev1bot.store.tables import timeline
+from store_samples import CET, T0, entry, incident, playbook
+
+
+def test_round_trip_keeps_every_field_and_gives_utc(store: Store) -> None:
+    state = incident(resolved_at=T0.astimezone(CET) + timedelta(hours=3), status=IncidentStatus.RESOLVED)
+    state = state.model_copy(update={"escalations_sent": 2})
+    store.create_incident(state, playbook())
+    loaded = store.load(state.id)
+    assert loaded == state
+    assert loaded is not None
+    assert loaded.model_dump() == state.model_dump()  # nothing lost: items, timeline, timers, counters
+    times = [loaded.started_at, loaded.resolved_at, *loaded.timers.values()]
+    times += [item.at for item in loaded.items.values() if item.at] + [e.at for e in loaded.timeline]
+    assert all(t is not None and t.tzinfo is UTC for t in times)
+    assert loaded.started_at == T0  # the CET input is the same instant
+    assert list(loaded.items) == ["1.1", "1.2", "2.1"]
+
+
+def test_items_come_back_in_checklist_order(store: Store) -> None:
+    keys = ["2.10", "1.1", "2.9", "10.1", "2.1"]
+    state = incident(items={key: ItemState(key=key) for key in keys})
+    store.create_incident(state, playbook())
+    loaded = store.load(state.id)
+    assert loaded is not None
+    assert list(loaded.items) == ["1.1", "2.1", "2.9", "2.10", "10.1"]
+
+
+def test_unknown_incident(store: Store) -> None:
+    assert store.load("nope") is None
+    assert store.load_versioned("nope") is None
+    with pytest.raises(IncidentNotFound, match="nope"):
+        store.load_playbook("nope")
+    with pytest.raises(IncidentNotFound):
+        store.save(incident(9))
+    with pytest.raises(IncidentNotFound):
+        store.update("nope", lambda s: s)
+
+
+def test_playbook_snapshot_survives(store: Store) -> None:
+    store.create_incident(incident(), playbook("Sev 1 as it was"))
+    snapshot = store.load_playbook("inc-1")
+    assert snapshot == playbook("Sev 1 as it was")
+    assert snapshot.escalation is not None and snapshot.escalation.after == timedelta(minutes=90)
+
+
+def test_duplicates_are_refused(store: Store) -> None:
+    store.create_incident(incident(1), playbook())
+    assert store.channel_name_taken("sev1-acme-1")
+    assert not store.channel_name_taken("sev1-acme-2")
+    with pytest.raises(ChannelNameTaken, match="sev1-acme-1"):
+        store.create_incident(incident(2, channel_name="sev1-acme-1"), playbook())
+    with pytest.raises(IncidentExists, match="inc-1"):
+        store.create_incident(incident(1, channel_name="other"), playbook())
+    assert store.load("inc-2") is None  # the failed insert left nothing behind
+    assert [s.id for s in store.list_incidents()] == ["inc-1"]
+
+
+def test_bad_input_is_refused_with_where(store: Store) -> None:
+    naive = incident(started_at=datetime(2024, 1, 1, 12, 0))
+    with pytest.raises(ValueError, match=r"incident 'inc-1' started_at: naive datetime"):
+        store.create_incident(naive, playbook())
+    with pytest.raises(ValueError, match="runs playbook 'other'"):
+        store.create_incident(incident(playbook_id="other"), playbook())
+    with pytest.raises(ValueError, match=r"items\['1.1'\] holds the item with key '9.9'"):
+        store.create_incident(incident(items={"1.1": ItemState(key="9.9")}), playbook())
+    assert store.list_incidents() == []
+
+
+def test_save_writes_items_timers_and_bumps_version(store: Store) -> None:
+    state = incident()
+    store.create_incident(state, playbook())
+    changed = state.model_copy(
+        update={
+            "items": {
+                "1.1": ItemState(key="1.1"),  # unchecked: by/at cleared
+                "1.2": state.items["1.2"],
+                "2.2": ItemState(key="2.2", status=ItemStatus.DONE, by="dan", at=T0),  # new
+            },  # "2.1" removed
+            "timers": {"escalation": T0 + timedelta(hours=3), "deadline:rca": T0 + timedelta(days=3)},
+            "owner": "carol",
+            "summary": "Checkout is back",
+        }
+    )
+    assert store.save(changed) == 2
+    loaded = store.load_versioned(state.id)
+    assert loaded == (changed, 2)
+    assert store.save(changed.model_copy(update={"timers": {}}), expected_version=2) == 3
+    again = store.load(state.id)
+    assert again is not None and again.timers == {}
+
+
+def test_timeline_is_append_only(store: Store) -> None:
+    state = incident()
+    store.create_incident(state, playbook())
+    ids_before = _timeline_ids(store, state.id)
+    longer = state.model_copy(update={"timeline": (*state.timeline, entry("a"), entry("b", 6))})
+    store.save(longer)
+    ids_after = _timeline_ids(store, state.id)
+    assert ids_after[:2] == ids_before  # the old rows were not rewritten
+    assert len(ids_after) == 4
+    loaded = store.load(state.id)
+    assert loaded is not None and loaded.timeline == longer.timeline
+
+
+def test_stale_state_is_a_conflict_not_a_lost_entry(store: Store) -> None:
+    state = incident()
+    store.create_incident(state, playbook())
+    store.save(state.model_copy(update={"timeline": (*state.timeline, entry("theirs"))}))
+    mine = state.model_copy(update={"owner": "dan"})  # loaded before their save: one entry short
+    with pytest.raises(Conflict, match="loaded before another save"):
+        store.save(mine)
+    diverged = state.model_copy(update={"timeline": (*state.timeline, entry("mine"))})
+    with pytest.raises(Conflict, match="timeline entry 2 differs"):
+        store.save(diverged)
+    loaded = store.load(state.id)
+    assert loaded is not None and loaded.owner == "alice" and loaded.timeline[-1].text == "theirs"
+
+
+def test_expected_version_detects_a_save_in_between(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+    loaded = store.load_versioned("inc-1")
+    assert loaded is not None
+    state, version = loaded
+    store.save(state.model_copy(update={"summary": "someone else"}), expected_version=version)
+    with pytest.raises(Conflict, match="version 2, not 1"):
+        store.save(state.model_copy(update={"summary": "me"}), expected_version=version)
+    assert store.load("inc-1") == state.model_copy(update={"summary": "someone else"})
+
+
+def test_save_cannot_take_another_incidents_channel_name(store: Store) -> None:
+    store.create_incident(incident(1), playbook())
+    store.create_incident(incident(2), playbook())
+    with pytest.raises(ChannelNameTaken):
+        store.save(incident(2, channel_name="sev1-acme-1"))
+
+
+def test_update_applies_fn_in_one_transaction(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+
+    def escalate(state: IncidentState) -> tuple[IncidentState, list[str]]:
+        new = state.model_copy(
+            update={
+                "escalations_sent": state.escalations_sent + 1,
+                "timeline": (*state.timeline, entry("esc")),
+            }
+        )
+        return new, ["ping ceo"]
+
+    new_state, effects = store.update("inc-1", escalate)
+    assert effects == ["ping ceo"] and new_state.escalations_sent == 1
+    assert store.load_versioned("inc-1") == (new_state, 2)
+    plain = store.update("inc-1", lambda s: s.model_copy(update={"owner": "dan"}))
+    assert plain.owner == "dan"
+    assert store.load_versioned("inc-1") == (plain, 3)
+
+
+def test_update_writes_nothing_when_fn_raises_or_changes_nothing(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+
+    def refuse(state: IncidentState) -> IncidentState:
+        store_state = state.model_copy(update={"owner": "mallory"})
+        raise PermissionError(f"{store_state.owner} may not do that")
+
+    with pytest.raises(PermissionError):
+        store.update("inc-1", refuse)
+    store.update("inc-1", lambda s: s)
+    loaded = store.load_versioned("inc-1")
+    assert loaded is not None and loaded[1] == 1 and loaded[0].owner == "alice"
+    with pytest.raises(ValueError, match="must return this incident's new state"):
+        store.update("inc-1", lambda s: s.model_copy(update={"id": "inc-2"}))
+
+
+def test_listing_and_channels(store: Store) -> None:
+    store.create_incident(incident(2, started_at=T0 + timedelta(hours=1)), playbook())
+    store.create_incident(
+        incident(1, status=IncidentStatus.RESOLVED, resolved_at=T0 + timedelta(hours=2)), playbook()
+    )
+    store.create_incident(incident(3, started_at=T0 + timedelta(hours=2)), playbook())
+    assert [s.id for s in store.list_incidents()] == ["inc-1", "inc-2", "inc-3"]
+    assert [s.id for s in store.active_incidents()] == ["inc-2", "inc-3"]
+    assert [s.id for s in store.list_incidents(IncidentStatus.RESOLVED)] == ["inc-1"]
+
+    assert store.channel_id_of("inc-2") is None
+    store.set_channel_id("inc-2", "chan-2")
+    assert store.channel_id_of("inc-2") == "chan-2"
+    found = store.incident_by_channel_id("chan-2")
+    assert found is not None and found.id == "inc-2"
+    assert store.incident_by_channel_id("chan-x") is None
+    with pytest.raises(ChannelIdTaken, match="chan-2"):
+        store.set_channel_id("inc-3", "chan-2")
+    with pytest.raises(IncidentNotFound):
+        store.set_channel_id("nope", "chan-9")
+    with pytest.raises(IncidentNotFound):
+        store.channel_id_of("nope")
+
+
+def test_post_mapping(store: Store) -> None:
+    store.create_incident(incident(1), playbook())
+    store.create_incident(incident(2), playbook())
+    store.record_post("inc-1", StatusBoard(), "p-board")
+    store.record_post("inc-1", StageRoot(2), "p-stage2")
+    store.record_post("inc-1", ItemPost("2.1"), "p-item")
+    store.record_post("inc-2", StatusBoard(), "p-board-2")
+    assert store.post_id_for("inc-1", StatusBoard()) == "p-board"
+    assert store.post_id_for("inc-1", StageRoot(1)) is None
+    assert store.ref_for_post("p-item") == ("inc-1", ItemPost("2.1"))
+    assert store.ref_for_post("p-unknown") is None
+    assert store.posts_of("inc-1") == {
+        StatusBoard(): "p-board",
+        StageRoot(2): "p-stage2",
+        ItemPost("2.1"): "p-item",
+    }
+
+    store.record_post("inc-1", StatusBoard(), "p-board")  # recording the same again is harmless
+    store.record_post("inc-1", StatusBoard(), "p-board-new")  # a re-posted board replaces the old mapping
+    assert store.post_id_for("inc-1", StatusBoard()) == "p-board-new"
+    assert store.ref_for_post("p-board") is None
+    with pytest.raises(ValueError, match=r"already recorded as 'item:2\.1'"):
+        store.record_post("inc-2", StageRoot(1), "p-item")
+
+
+def test_sent_claims(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+    assert not store.was_sent("inc-1", "escalation:1")
+    assert store.claim("inc-1", "escalation:1")
+    assert not store.claim("inc-1", "escalation:1")
+    assert store.was_sent("inc-1", "escalation:1") and store.sent_post_id("inc-1", "escalation:1") is None
+    assert store.release("inc-1", "escalation:1")  # the send failed: someone may try again
+    assert not store.was_sent("inc-1", "escalation:1")
+    assert store.claim("inc-1", "escalation:1")
+    store.complete("inc-1", "escalation:1", "p-esc")
+    assert store.sent_post_id("inc-1", "escalation:1") == "p-esc"
+    assert not store.release("inc-1", "escalation:1")  # a completed send stays recorded
+    assert not store.claim("inc-1", "escalation:1")
+    with pytest.raises(ValueError, match="never claimed"):
+        store.complete("inc-1", "reminder:x", "p")
+    with pytest.raises(IncidentNotFound):
+        store.claim("nope", "escalation:1")
+
+
+def test_pending_timers_soonest_first_including_resolved_incidents(store: Store) -> None:
+    store.create_incident(incident(1, timers={"escalation": T0 + timedelta(hours=2)}), playbook())
+    resolved = incident(
+        2, status=IncidentStatus.RESOLVED, resolved_at=T0, timers={"deadline:rca": T0 + timedelta(days=3)}
+    )
+    store.create_incident(resolved, playbook())
+    store.create_incident(
+        incident(3, timers={"escalation": (T0 + timedelta(hours=1)).astimezone(CET)}), playbook()
+    )
+    assert store.pending_timers() == [
+        ("inc-3", "escalation", T0 + timedelta(hours=1)),
+        ("inc-1", "escalation", T0 + timedelta(hours=2)),
+        ("inc-2", "deadline:rca", T0 + timedelta(days=3)),
+    ]
+    assert all(due.tzinfo is UTC for _, _, due in store.pending_timers())
+
+
+def test_seen_requests(store: Store) -> None:
+    assert not store.seen_request("r1", now=T0)
+    assert store.seen_request("r1", now=T0 + timedelta(seconds=5))
+    assert not store.seen_request("r2", now=T0 + timedelta(hours=2))
+    assert store.prune_requests(before=T0 + timedelta(hours=1)) == 1
+    assert not store.seen_request("r1")  # forgotten after pruning
+    assert store.seen_request("r2")
+
+
+def test_leases(store: Store) -> None:
+    ttl = timedelta(seconds=30)
+    assert store.acquire_lease("leader", "a", ttl, T0) == 1
+    assert store.acquire_lease("leader", "b", ttl, T0 + timedelta(seconds=10)) is None  # held by a
+    assert store.acquire_lease("leader", "a", ttl, T0 + timedelta(seconds=20)) == 1  # renewal keeps the fence
+    assert store.acquire_lease("leader", "b", ttl, T0 + timedelta(seconds=49)) is None  # renewed until 50s
+    assert store.acquire_lease("leader", "b", ttl, T0 + timedelta(seconds=50)) == 2  # expired: b takes it
+    assert not store.check_fence("leader", 1) and store.check_fence("leader", 2)
+    assert store.acquire_lease("leader", "a", ttl, T0 + timedelta(seconds=51)) is None
+    assert not store.release_lease("leader", "a")  # a no longer holds it
+    assert store.release_lease("leader", "b")
+    assert not store.check_fence("leader", 2)  # released
+    assert store.acquire_lease("leader", "a", ttl, T0 + timedelta(seconds=52)) == 3  # no need to wait
+    assert store.acquire_lease("other", "a", ttl, T0) == 1  # leases are independent
+    assert not store.check_fence("missing", 1)
+    with pytest.raises(ValueError, match="ttl must be positive"):
+        store.acquire_lease("leader", "a", timedelta(0), T0)
+    with pytest.raises(ValueError, match="naive datetime"):
+        store.acquire_lease("leader", "a", ttl, datetime(2024, 1, 1))
+
+
+def _timeline_ids(store: Store, incident_id: str) -> list[int]:
+    with store._tx() as conn:
+        query = select(timeline.c.id).where(timeline.c.incident_id == incident_id).order_by(timeline.c.seq)
+        return list(conn.execute(query).scalars())
+
+
+def test_now_defaults_to_aware_utc(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+    before = datetime.now(UTC)
+    assert store.claim("inc-1", "k")
+    assert store.acquire_lease("l", "a", timedelta(seconds=5), datetime.now(UTC)) == 1
+    assert before <= datetime.now(UTC)

@@ -1,0 +1,142 @@
+"""Concurrent writers on one database: threads with their own engines, and two OS processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from sev1bot.core.state import IncidentState
+from sev1bot.store import Conflict, Store
+from store_samples import T0, entry, incident, playbook
+
+R = TypeVar("R")
+WORKERS = 6
+
+
+def race(url: str, n: int, work: Callable[[Store, int], R]) -> list[R]:
+    """Run ``work(store, i)`` in ``n`` threads, each with its own Store (engine), released together."""
+    stores = [Store(url, busy_timeout=20) for _ in range(n)]
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> R:
+        barrier.wait()
+        return work(stores[i], i)
+
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(run, range(n)))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def bump(state: IncidentState) -> IncidentState:
+    n = state.escalations_sent + 1
+    return state.model_copy(update={"escalations_sent": n, "timeline": (*state.timeline, entry(f"bump {n}"))})
+
+
+def test_racing_claims_have_exactly_one_winner(store: Store, store_url: str) -> None:
+    store.create_incident(incident(), playbook())
+    for key in ("escalation:1", "escalation:2", "reminder:2.1"):
+        wins = race(store_url, WORKERS, lambda s, _, key=key: s.claim("inc-1", key))
+        assert wins.count(True) == 1, wins
+
+
+def test_racing_updates_lose_nothing(store: Store, store_url: str) -> None:
+    store.create_incident(incident(), playbook())
+    per_worker = 8
+
+    def work(s: Store, _: int) -> None:
+        for _ in range(per_worker):
+            s.update("inc-1", bump)
+
+    race(store_url, WORKERS, work)
+    loaded = store.load_versioned("inc-1")
+    assert loaded is not None
+    state, version = loaded
+    total = WORKERS * per_worker
+    assert state.escalations_sent == total
+    assert version == 1 + total
+    # Every update saw the one before it: the counter in each appended entry runs 1..total in order.
+    assert [e.text for e in state.timeline[2:]] == [f"bump {n}" for n in range(1, total + 1)]
+
+
+def test_racing_versioned_saves_one_wins_the_rest_conflict(store: Store, store_url: str) -> None:
+    store.create_incident(incident(), playbook())
+    loaded = store.load_versioned("inc-1")
+    assert loaded is not None
+    state, version = loaded
+
+    def work(s: Store, i: int) -> str:
+        try:
+            s.save(state.model_copy(update={"owner": f"user{i}"}), expected_version=version)
+        except Conflict:
+            return "conflict"
+        return "saved"
+
+    outcomes = race(store_url, WORKERS, work)
+    assert sorted(outcomes) == ["conflict"] * (WORKERS - 1) + ["saved"]
+    winner = f"user{outcomes.index('saved')}"
+    assert store.load_versioned("inc-1") == (state.model_copy(update={"owner": winner}), version + 1)
+
+
+def test_racing_lease_and_request_have_one_winner(store: Store, store_url: str) -> None:
+    fences = race(
+        store_url, WORKERS, lambda s, i: s.acquire_lease("leader", f"node{i}", timedelta(seconds=30), T0)
+    )
+    assert sorted(fences, key=str) == [1] + [None] * (WORKERS - 1)
+    seen = race(store_url, WORKERS, lambda s, _: s.seen_request("req-1"))
+    assert seen.count(False) == 1
+
+
+_PROCESS_SCRIPT = """
+import sys, time
+from pathlib import Path
+from test_store_concurrency import bump
+from sev1bot.store import Store
+
+url, incident_id, count, rendezvous, me = sys.argv[1:6]
+count, rendezvous = int(count), Path(rendezvous)
+with Store(url, busy_timeout=20) as store:
+    (rendezvous / me).touch()
+    deadline = time.monotonic() + 30
+    while len(list(rendezvous.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(count):
+        store.update(incident_id, bump)
+"""
+
+
+def test_two_processes_on_one_sqlite_file_lose_no_update(tmp_path: Path) -> None:
+    """What BEGIN IMMEDIATE is for. (On PostgreSQL, the threads above already use separate connections.)"""
+    store_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with Store(store_url) as store:
+        store.migrate()
+        store.create_incident(incident(), playbook())
+    rendezvous = tmp_path / "ready"
+    rendezvous.mkdir()
+    count = 25
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS_SCRIPT, store_url, "inc-1", str(count), str(rendezvous), f"p{i}"],
+            cwd=Path(__file__).parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    with Store(store_url) as store:
+        state = store.load("inc-1")
+    assert state is not None
+    assert state.escalations_sent == 2 * count
+    assert [e.text for e in state.timeline[2:]] == [f"bump {n}" for n in range(1, 2 * count + 1)]

@@ -1,0 +1,86 @@
+"""Database URLs, SQLite connection settings, and the errors a caller can act on."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sev1bot.store import Store, StoreUnavailable
+from sev1bot.store.engine import make_engine, parse_url
+from sev1bot.store.utc import require_utc
+from store_samples import incident, playbook
+
+
+def test_urls_are_normalised_and_checked() -> None:
+    assert parse_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("sqlite:///x.db").drivername == "sqlite+pysqlite"
+    with pytest.raises(ValueError, match="not a URL"):
+        parse_url("sev1bot.db")
+    with pytest.raises(ValueError, match=r"unsupported backend or driver 'mysql\+pymysql'") as info:
+        parse_url("mysql+pymysql://u:hunter2@h/db")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ValueError, match="unsupported"):
+        parse_url("postgresql+psycopg2://u@h/db")
+
+
+def test_store_url_hides_the_password() -> None:
+    store = Store("postgresql://sev:hunter2@127.0.0.1/sev1bot")
+    assert "hunter2" not in store.url and store.backend == "postgresql"
+    store.close()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", busy_timeout=7)
+    try:
+        with engine.connect() as conn:
+            pragma = conn.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA busy_timeout").scalar() == 7000
+    finally:
+        engine.dispose()
+
+
+def test_in_memory_sqlite_works_across_calls() -> None:
+    with Store("sqlite://") as store:
+        store.migrate()
+        store.create_incident(incident(), playbook())
+        assert store.load("inc-1") == incident()
+
+
+def test_unreachable_postgres_is_store_unavailable() -> None:
+    with socket.socket() as sock:  # a port nobody listens on: bind, note it, close
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with Store(f"postgresql+psycopg://sev:secret@127.0.0.1:{port}/nope") as store:
+        with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}") as info:
+            store.load("inc-1")
+        assert "secret" not in str(info.value)
+        with pytest.raises(StoreUnavailable):
+            store.migrate()
+
+
+def test_unopenable_sqlite_file_is_store_unavailable(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}") as store, pytest.raises(StoreUnavailable):
+        store.load("inc-1")
+
+
+def test_a_writer_holding_the_lock_too_long_is_store_unavailable(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with Store(url) as holder, Store(url, busy_timeout=0.1) as waiter:
+        holder.migrate()
+        with holder._tx(write=True):
+            with pytest.raises(StoreUnavailable, match="locked"):
+                waiter.seen_request("r1")
+            assert waiter.load("inc-1") is None  # readers are not blocked by the writer (WAL)
+        assert not waiter.seen_request("r1")  # and once the writer is done, it goes through
+
+
+def test_require_utc() -> None:
+    assert require_utc(datetime(2024, 1, 1, tzinfo=UTC), "x").tzinfo is UTC
+    with pytest.raises(ValueError, match="where: naive datetime 2024-01-01T00:00:00"):
+        require_utc(datetime(2024, 1, 1), "where")
