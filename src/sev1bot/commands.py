@@ -1,0 +1,370 @@
+"""The ``/sev1`` command language: the text after the trigger -> a :data:`Command`, or a :class:`UsageError`.
+
+Pure and total: any text yields a command or a ``UsageError`` whose message is short, says what is wrong and
+never echoes more than a 30-character, printable-only snippet of the input (it is shown back in chat).
+
+Free text (summary, update, note) keeps its line breaks; other control characters are dropped (PostgreSQL
+rejects NUL, and they only confuse rendering). Item ids are ``<stage>.<item>`` counted from 1 (``2.3``);
+usernames follow Mattermost's charset, with or without ``@``, and are lowercased.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sev1bot.playbook.schema import Reactions
+
+TRIGGER = "sev1"
+MAX_INPUT = 16_383  # Mattermost's limit for a post, and so for what a slash command can carry
+MAX_CUSTOMER = 80
+MAX_TEXT = 4_000
+_ECHO = 30
+
+
+@dataclass(frozen=True)
+class Start:
+    customer: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Status:
+    pass
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+
+
+@dataclass(frozen=True)
+class Uncheck:
+    key: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    key: str
+
+
+@dataclass(frozen=True)
+class Assign:
+    key: str
+    username: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    username: str
+
+
+@dataclass(frozen=True)
+class Update:
+    text: str
+
+
+@dataclass(frozen=True)
+class Resolve:
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reopen:
+    pass
+
+
+@dataclass(frozen=True)
+class Timeline:
+    pass
+
+
+@dataclass(frozen=True)
+class List:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+Command = (
+    Start
+    | Status
+    | Check
+    | Uncheck
+    | Skip
+    | Assign
+    | Owner
+    | Update
+    | Resolve
+    | Reopen
+    | Timeline
+    | List
+    | Help
+)
+
+
+class UsageError(ValueError):
+    """The text is not a valid command. ``message`` says why; ``usage_line`` shows the right form."""
+
+    def __init__(self, message: str, usage_line: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage_line = usage_line
+
+
+_ANYWHERE = (Start, List, Help)
+
+
+def is_incident_only(command: Command) -> bool:
+    """Whether the command must run in an incident channel (all but start, list and help)."""
+    return not isinstance(command, _ANYWHERE)
+
+
+# --- pieces -------------------------------------------------------------------------------------------------
+
+_KEY = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})")
+_USERNAME = re.compile(r"[a-z0-9._-]{1,64}", re.ASCII | re.IGNORECASE)
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# opening quote -> the closing quotes accepted for it (phones and Macs turn " into curly quotes)
+_QUOTES = {'"': '"', "'": "'", "\u201c": '\u201d"', "\u2018": "\u2019'", "\u00ab": "\u00bb"}
+
+
+def _echo(text: str) -> str:
+    """A short, printable, quoted snippet of user input for an error message."""
+    snippet = "".join(ch if ch.isprintable() else "?" for ch in text[:_ECHO])
+    return f"'{snippet}…'" if len(text) > _ECHO else f"'{snippet}'"
+
+
+def _is_control(ch: str) -> bool:
+    return ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0
+
+
+def _key(token: str, usage: str) -> str:
+    match = _KEY.fullmatch(token)
+    if match is None:
+        raise UsageError(f"{_echo(token)} is not an item id; write stage.item, e.g. 2.3", usage)
+    stage, item = int(match.group(1)), int(match.group(2))
+    if stage < 1 or item < 1:
+        raise UsageError(f"{_echo(token)} is not an item id; stages and items count from 1, e.g. 1.1", usage)
+    return f"{stage}.{item}"
+
+
+def _username(token: str, usage: str) -> str:
+    name = token[1:] if token.startswith("@") else token
+    if not _USERNAME.fullmatch(name):
+        raise UsageError(
+            f"{_echo(token)} is not a username: use 1-64 letters, digits, '.', '_' or '-'", usage
+        )
+    return name.lower()
+
+
+def _free_text(text: str, what: str, usage: str) -> str:
+    """Keep line breaks and tabs, drop other control characters, trim; enforce the length limit."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    cleaned = "".join(ch for ch in text if ch in "\n\t" or not _is_control(ch)).strip()
+    if len(cleaned) > MAX_TEXT:
+        raise UsageError(
+            f"the {what} is too long ({len(cleaned)} characters; the limit is {MAX_TEXT})", usage
+        )
+    return cleaned
+
+
+def _customer(rest: str, usage: str) -> tuple[str, str]:
+    """Split ``"Acme Corp" summary...`` or ``Acme summary...`` into (customer, what follows)."""
+    closers = _QUOTES.get(rest[:1])
+    if closers is None:
+        name, *after = rest.split(maxsplit=1)
+        remainder = after[0] if after else ""
+    else:
+        end = next((i for i, ch in enumerate(rest) if i and ch in closers), None)
+        if end is None:
+            raise UsageError("the customer name has no closing quote", usage)
+        name, remainder = rest[1:end], rest[end + 1 :]
+    name = " ".join(name.split())
+    if not name:
+        raise UsageError("the customer name is empty", usage)
+    if any(_is_control(ch) or ch in _BIDI_CONTROLS for ch in name):
+        raise UsageError("the customer name contains control characters", usage)
+    if len(name) > MAX_CUSTOMER:
+        raise UsageError(
+            f"the customer name is too long ({len(name)} characters; the limit is {MAX_CUSTOMER})", usage
+        )
+    return name, remainder
+
+
+def _words(rest: str) -> list[str]:
+    return rest.split()
+
+
+# --- one parser per command -----------------------------------------------------------------------------
+
+Parser = Callable[[str, str], Command]
+
+
+def _start(rest: str, usage: str) -> Command:
+    if not rest:
+        raise UsageError("start needs the customer's name", usage)
+    customer, summary = _customer(rest, usage)
+    return Start(customer, _free_text(summary, "summary", usage))
+
+
+def _one_key(cls: type[Check | Uncheck | Skip], name: str) -> Parser:
+    def parse(rest: str, usage: str) -> Command:
+        words = _words(rest)
+        if not words:
+            raise UsageError(f"{name} needs an item id, e.g. 2.3", usage)
+        if len(words) > 1:
+            raise UsageError(f"{name} takes one item id, not {len(words)} words", usage)
+        return cls(_key(words[0], usage))
+
+    return parse
+
+
+def _assign(rest: str, usage: str) -> Command:
+    words = _words(rest)
+    if len(words) != 2:
+        raise UsageError(f"assign takes an item id and a username, not {len(words)} word(s)", usage)
+    first, second = words
+    if not _KEY.fullmatch(first) and _KEY.fullmatch(second):
+        raise UsageError("write the item id first, then the username", usage)
+    return Assign(_key(first, usage), _username(second, usage))
+
+
+def _owner(rest: str, usage: str) -> Command:
+    words = _words(rest)
+    if len(words) != 1:
+        raise UsageError(f"owner takes one username, not {len(words)} words", usage)
+    return Owner(_username(words[0], usage))
+
+
+def _update(rest: str, usage: str) -> Command:
+    text = _free_text(rest, "update", usage)
+    if not text:
+        raise UsageError("update needs the text of the update", usage)
+    return Update(text)
+
+
+def _resolve(rest: str, usage: str) -> Command:
+    return Resolve(_free_text(rest, "note", usage))
+
+
+def _no_arguments(command: Command, name: str) -> Parser:
+    def parse(rest: str, usage: str) -> Command:
+        if rest:
+            raise UsageError(f"{name} takes no arguments", usage)
+        return command
+
+    return parse
+
+
+def _help(rest: str, usage: str) -> Command:
+    return Help()  # "/sev1 help start" and the like still deserve the reference
+
+
+@dataclass(frozen=True)
+class _Spec:
+    usage: str
+    what: str
+    parse: Parser
+
+
+_SPECS: dict[str, _Spec] = {
+    "start": _Spec(
+        "/sev1 start <customer> [summary]",
+        "Open a Sev 1: creates the incident channel, invites the leads and posts the checklist. "
+        'Quote a customer name with spaces: `/sev1 start "Acme Corp" login fails`.',
+        _start,
+    ),
+    "status": _Spec(
+        "/sev1 status",
+        "Show the status board: progress, open items, owner, elapsed time.",
+        _no_arguments(Status(), "status"),
+    ),
+    "check": _Spec(
+        "/sev1 check <stage.item>", "Mark an item done, e.g. `/sev1 check 2.3`.", _one_key(Check, "check")
+    ),
+    "uncheck": _Spec(
+        "/sev1 uncheck <stage.item>",
+        "Reopen an item that was checked or skipped.",
+        _one_key(Uncheck, "uncheck"),
+    ),
+    "skip": _Spec(
+        "/sev1 skip <stage.item>", "Mark an item as not needed for this incident.", _one_key(Skip, "skip")
+    ),
+    "assign": _Spec("/sev1 assign <stage.item> @<username>", "Give an item to someone.", _assign),
+    "owner": _Spec("/sev1 owner @<username>", "Hand the incident to a new owner.", _owner),
+    "update": _Spec("/sev1 update <text>", "Post a status update and add it to the timeline.", _update),
+    "resolve": _Spec(
+        "/sev1 resolve [note]", "Resolve the incident; starts the post-incident deadlines.", _resolve
+    ),
+    "reopen": _Spec("/sev1 reopen", "Reopen a resolved incident.", _no_arguments(Reopen(), "reopen")),
+    "timeline": _Spec(
+        "/sev1 timeline", "Show everything that happened, with times.", _no_arguments(Timeline(), "timeline")
+    ),
+    "list": _Spec("/sev1 list", "List the active incidents.", _no_arguments(List(), "list")),
+    "help": _Spec("/sev1 help", "Show this reference.", _help),
+}
+COMMAND_NAMES = tuple(_SPECS)
+GENERAL_USAGE = "/sev1 <command>; commands: " + ", ".join(COMMAND_NAMES)
+AUTOCOMPLETE_HINT = "[" + " | ".join(COMMAND_NAMES) + "]"
+AUTOCOMPLETE_DESCRIPTION = "Run the Sev 1 playbook: /sev1 help lists the commands"
+
+
+def usage(name: str) -> str:
+    """The usage line of one command, e.g. ``usage("check") == "/sev1 check <stage.item>"``."""
+    return _SPECS[name].usage
+
+
+def parse_command(text: str) -> Command:
+    """Parse what follows ``/sev1``. Empty text asks for help."""
+    if len(text) > MAX_INPUT:
+        raise UsageError(
+            f"that is too long for a command ({len(text)} characters; the limit is {MAX_INPUT})",
+            GENERAL_USAGE,
+        )
+    text = text.strip()
+    if not text:
+        return Help()
+    word, *after = text.split(maxsplit=1)
+    rest = after[0].strip() if after else ""
+    spec = _SPECS.get(word.lower())
+    if spec is None:
+        raise UsageError(_unknown(word), GENERAL_USAGE)
+    return spec.parse(rest, spec.usage)
+
+
+def _unknown(word: str) -> str:
+    if _KEY.fullmatch(word):
+        return f"unknown command {_echo(word)}; to check that item write /sev1 check {word}"
+    lowered = word.lower()
+    guesses = [name for name in COMMAND_NAMES if len(lowered) >= 2 and name.startswith(lowered)]
+    if not guesses and len(word) <= 20:
+        guesses = difflib.get_close_matches(lowered, COMMAND_NAMES, n=1, cutoff=0.6)
+    if guesses:
+        return f"unknown command {_echo(word)}; did you mean " + " or ".join(f"'{g}'" for g in guesses) + "?"
+    return f"unknown command {_echo(word)}; /sev1 help lists the commands"
+
+
+def help_text(reactions: Reactions | None = None) -> str:
+    """The full reference (markdown), used by ``/sev1 help`` and the README."""
+    reactions = reactions or Reactions()
+    anywhere = {cls.__name__.lower() for cls in _ANYWHERE}
+    rows = "\n".join(
+        f"| `{spec.usage}` | {spec.what} | {'any channel' if name in anywhere else 'incident channel'} |"
+        for name, spec in _SPECS.items()
+    )
+    check = " or ".join(f":{emoji}:" for emoji in reactions.check)
+    skip = " or ".join(f":{emoji}:" for emoji in reactions.skip)
+    return (
+        "#### /sev1: run the Sev 1 playbook in chat\n\n"
+        "| Command | What it does | Where |\n|---|---|---|\n"
+        f"{rows}\n\n"
+        "Items are numbered `stage.item` as on the checklist, e.g. `2.3` is the third item of stage 2. "
+        f"Reacting to an item's post also works: {check} checks it, {skip} skips it. "
+        "Usernames may be written with or without `@`."
+    )
