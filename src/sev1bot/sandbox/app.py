@@ -17,9 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sev1bot.sandbox import events, rest, rest_posts
+from sev1bot.sandbox import rest, rest_posts, websocket
 from sev1bot.sandbox.client import ApiClient
 from sev1bot.sandbox.config import SandboxConfig
+from sev1bot.sandbox.hub import Hub
 from sev1bot.sandbox.middleware import api_errors
 from sev1bot.sandbox.models import Channel, Post, Team, User
 from sev1bot.sandbox.ops_channels import ChannelOps
@@ -31,16 +32,11 @@ from sev1bot.sandbox.wiring import SERVICES, Services
 log = logging.getLogger(__name__)
 
 
-class _NoSockets:
-    def publish(self, event: events.Event) -> None:
-        return None
-
-
 class Sandbox:
     def __init__(self, seed: Seed | str | Path | None = None, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.state = State()
-        self.hub = _NoSockets()
+        self.hub = Hub(self.state, self.config)
         self.posts = PostOps(self.state, self.hub, self.config)
         self.channels = ChannelOps(self.state, self.hub, self.posts)
         self.seeded: Seeded = apply_seed(self.state, seed if isinstance(seed, Seed) else load_seed(seed))
@@ -64,10 +60,11 @@ class Sandbox:
         app[SERVICES] = self.services
         rest.add_routes(app)
         rest_posts.add_routes(app)
+        websocket.add_routes(app, self.hub)
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
@@ -77,6 +74,7 @@ class Sandbox:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            self.hub.restart()
             await self._runner.cleanup()
             self._runner = None
 

@@ -93,3 +93,70 @@ class ApiClient:
 
     async def delete(self, path: str, **kwargs: Any) -> Reply:
         return await self.request("DELETE", path, **kwargs)
+
+
+class EventStream:
+    """A websocket as a plain client sees it: ``await stream.next_event("posted")``.
+
+    ``frames`` keeps everything received (events and replies) for assertions on ordering and ``seq``.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
+        self.ws = ws
+        self._session = session
+        self.frames: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        ws_url: str,
+        token: str = "",
+        *,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> EventStream:
+        session = aiohttp.ClientSession()
+        sent = dict(headers or {})
+        if token:
+            sent.setdefault("Authorization", f"Bearer {token}")
+        try:
+            ws = await session.ws_connect(ws_url, headers=sent, params=query, autoping=True)
+        except BaseException:
+            await session.close()
+            raise
+        return cls(ws, session)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._session.close()
+
+    async def send(self, action: str, seq: int, data: dict[str, Any] | None = None) -> None:
+        frame: dict[str, Any] = {"action": action, "seq": seq}
+        if data is not None:
+            frame["data"] = data
+        await self.ws.send_json(frame)
+
+    async def receive(self, within: float = 5.0) -> dict[str, Any]:
+        """The next JSON frame; raises ConnectionError when the socket ends instead."""
+        message = await self.ws.receive(timeout=within)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"websocket ended: {message.type.name} (close code {self.ws.close_code})")
+        frame: dict[str, Any] = json.loads(message.data)
+        self.frames.append(frame)
+        return frame
+
+    async def next_event(self, name: str, within: float = 5.0) -> dict[str, Any]:
+        """Skip frames until an event called ``name`` arrives."""
+        while True:
+            frame = await self.receive(within)
+            if frame.get("event") == name:
+                return frame
+
+    async def quiet(self, seconds: float = 0.2) -> list[dict[str, Any]]:
+        """Frames that arrive within ``seconds`` (to check that nothing else was sent)."""
+        got: list[dict[str, Any]] = []
+        try:
+            while True:
+                got.append(await self.receive(seconds))
+        except TimeoutError:
+            return got
