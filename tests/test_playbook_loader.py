@@ -225,3 +225,12 @@ def test_reference_problems_can_be_checked_on_a_model_built_in_code() -> None:
     broken = playbook.model_copy(update={"invite": ["ghost"]})
     assert broken.reference_problems() == [(("invite", 0), "unknown role 'ghost' (no roles are defined)")]
     assert playbook.reference_problems() == []
+
+
+def test_keys_that_are_not_text_are_reported_at_the_key() -> None:
+    text = MINIMAL.format(id="keys") + "1.5: x\nroles:\n  null: {title: Nobody, username: no.one}\n"
+    problems = problems_of(lambda: parse_playbook(text, "keys.yaml"))
+    assert [str(p) for p in problems] == [
+        "keys.yaml:7:1: keys must be text, not a number (1.5)",
+        "keys.yaml:9:3: roles: expected text, got nothing (null); put it in quotes to make it text",
+    ]

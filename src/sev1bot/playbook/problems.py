@@ -55,8 +55,8 @@ def format_loc(loc: Loc) -> str:
     """``("stages", 1, "items", 0)`` -> ``stages[1].items[0]``; keys that are not plain words are quoted."""
     text = ""
     for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
+        if not isinstance(part, str):
+            text += f"[{part!r}]"
         elif part.replace("_", "").replace("-", "").isalnum():
             text += f".{part}" if text else part
         else:
@@ -125,7 +125,7 @@ def explain(error: ErrorDetails, model: type[BaseModel]) -> str:
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         return text + (f"; did you mean {close[0]!r}?" if close else "")
     if kind == "invalid_key":
-        return f"keys must be text, not {describe(loc[-1])}"
+        return f"keys must be text, not {describe(value)}"
     if kind == "string_type":
         return f"expected text, got {describe(value)}{_quote_hint(value)}"
     if kind == "string_too_short":

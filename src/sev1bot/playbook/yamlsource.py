@@ -77,10 +77,17 @@ class YamlSource:
     def _child(self, node: Node, part: str | int) -> tuple[Node | None, Node] | None:
         if isinstance(node, MappingNode):
             # Later keys win (and merged "<<" keys come first), so search from the end.
-            for key_node, value_node in reversed(node.value):
-                built = self.built.get(key_node, _UNBUILT)
-                if type(built) is type(part) and built == part:
-                    return key_node, value_node
+            # pydantic reports some keys as text (None as 'None'): try exact, then as text, then as written.
+            def same(built: Any) -> bool:
+                return type(built) is type(part) and bool(built == part)
+
+            def as_text(built: Any) -> bool:
+                return part in {str(built), repr(built)}
+
+            for matches in (same, as_text):
+                for key_node, value_node in reversed(node.value):
+                    if matches(self.built.get(key_node, _UNBUILT)):
+                        return key_node, value_node
             for key_node, value_node in reversed(node.value):
                 if isinstance(key_node, ScalarNode) and key_node.value == str(part):
                     return key_node, value_node
