@@ -7,8 +7,9 @@ Transport only (see STYLE.md, hikari's gateway shard): frames in, raw event dict
   missing ``seq`` or a ``hello`` that is not ``seq`` 0 means frames were lost: the client closes (4001) and
   resumes with ``?connection_id=<id>&sequence_number=<last seq + 1>``, so the server replays what is missing.
 * If the server answers a resume with a fresh ``hello``, it no longer had those events: ``on_gap()`` is
-  awaited so the service reconciles from REST. The very first connect is *not* a gap: the service reconciles
-  at start-up itself.
+  awaited so the service reconciles from REST. Any hello after the first counts, even one reusing the old
+  connection id: the stream restarted at seq 0 either way. The very first connect is *not* a gap: the
+  service reconciles at start-up itself.
 * Dead connections are noticed: the client pings (``{"action": "ping", "seq": n}``) at once and every
   ``ping_interval``; when ``pong_timeout`` passes with no frame at all it closes (4000) and reconnects.
 * Failures are never swallowed: every lost connection is logged with its reason, ``state``/``last_error``
@@ -342,7 +343,9 @@ class WebSocketClient:
         if frame.get("seq_reply"):
             if frame.get("status") != "OK":
                 log.warning(
-                    "the server answered action %r with status %r", frame["seq_reply"], frame.get("status")
+                    "the server answered action %.20r with status %.40r",
+                    frame["seq_reply"],
+                    frame.get("status"),
                 )
             if conn.resuming:
                 await self._confirm(conn, resumed=True)
