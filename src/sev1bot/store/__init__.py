@@ -13,6 +13,7 @@ from sev1bot.store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from sev1bot.store.outbox import OutboxEntry
 from sev1bot.store.refs import ref_from_str, ref_to_str
 from sev1bot.store.store import Store
 
@@ -24,6 +25,7 @@ __all__ = [
     "IncidentExists",
     "IncidentNotFound",
     "NotMigrated",
+    "OutboxEntry",
     "Store",
     "StoreError",
     "StoreUnavailable",

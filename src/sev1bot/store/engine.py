@@ -11,14 +11,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
+
+from sev1bot.store.errors import NotMigrated, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,27 @@ def make_engine(url: str | URL, *, busy_timeout: float = 30.0) -> Engine:
     engine = create_engine(parsed, **kwargs)
     _configure_sqlite(engine, busy_ms=int(busy_timeout * 1000), wal=not is_memory(parsed))
     return engine
+
+
+@contextmanager
+def driver_errors(url: str) -> Iterator[None]:
+    """Turn driver errors a caller can act on into NotMigrated or StoreUnavailable (``url`` for messages)."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        message = str(exc.orig).strip()
+        # SQLite says "no such table"; PostgreSQL raises undefined_table (SQLSTATE 42P01).
+        if "no such table" in message or getattr(exc.orig, "sqlstate", None) == "42P01":
+            raise NotMigrated(
+                f"database {url} lacks (part of) the sev1bot schema: run Store.migrate()"
+            ) from exc
+        if isinstance(exc, ProgrammingError):
+            raise
+        log.warning("database %s unavailable: %s", url, message)
+        raise StoreUnavailable(f"database {url} unavailable: {message}") from exc
+    except (InterfaceError, PoolTimeout, DisconnectionError) as exc:
+        log.warning("database %s unavailable: %s", url, exc)
+        raise StoreUnavailable(f"database {url} unavailable: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine, *, busy_ms: int, wal: bool) -> None:

@@ -9,35 +9,47 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from sqlalchemy import Connection, exists, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from sev1bot.core.effects import PostRef
+from sev1bot.core.effects import Effect, PostRef
 from sev1bot.core.state import IncidentState, IncidentStatus
 from sev1bot.playbook.schema import Playbook
-from sev1bot.store import leases, migrate, once
+from sev1bot.store import leases, migrate, once, outbox
 from sev1bot.store import posts as post_map
-from sev1bot.store.engine import DEFAULT_URL, WRITE, is_memory, make_engine, parse_url
+from sev1bot.store.engine import DEFAULT_URL, WRITE, driver_errors, is_memory, make_engine, parse_url
 from sev1bot.store.errors import (
     ChannelIdTaken,
     ChannelNameTaken,
     IncidentExists,
     IncidentNotFound,
-    NotMigrated,
-    StoreUnavailable,
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_incident
+from sev1bot.store.outbox import OutboxEntry
 from sev1bot.store.tables import incidents, timers
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class Outcome(Protocol):
+    """What a step of :meth:`Store.apply` returns, e.g. ``sev1bot.core.decide.Decision``."""
+
+    @property
+    def state(self) -> IncidentState: ...
+
+    @property
+    def effects(self) -> Sequence[Effect]: ...
+
+
+D = TypeVar("D", bound=Outcome)
 
 
 class Store:
@@ -48,10 +60,11 @@ class Store:
         self._engine = make_engine(parsed, busy_timeout=busy_timeout)
         # An in-memory SQLite database is one shared connection: let one thread use it at a time.
         self._serial: AbstractContextManager[Any] = threading.RLock() if is_memory(parsed) else nullcontext()
+        self._playbooks: dict[str, Playbook] = {}
 
     def migrate(self) -> None:
         """Bring the schema up to the newest revision (safe to call from several processes at once)."""
-        with self._serial, self._errors():
+        with self._serial, driver_errors(self.url):
             migrate.upgrade(self._engine)
 
     def close(self) -> None:
@@ -65,11 +78,14 @@ class Store:
 
     # -- incidents -------------------------------------------------------------------------------------
 
-    def create_incident(self, state: IncidentState, playbook: Playbook) -> None:
-        """Store a new incident with a snapshot of its playbook (version 1)."""
+    def create_incident(
+        self, state: IncidentState, playbook: Playbook, effects: Sequence[Effect] = ()
+    ) -> None:
+        """Store a new incident with a snapshot of its playbook (version 1), and its first effects."""
         try:
             with self._tx(write=True) as conn:
                 insert_incident(conn, state, playbook)
+                outbox.enqueue(conn, state.id, effects, datetime.now(UTC))
         except sa_exc.IntegrityError as exc:
             message = str(exc.orig)
             if "channel_name" in message:
@@ -98,12 +114,7 @@ class Store:
     def load_playbook(self, incident_id: str) -> Playbook:
         """The playbook as it was when the incident started."""
         with self._tx() as conn:
-            text = conn.execute(
-                select(incidents.c.playbook_json).where(incidents.c.id == incident_id)
-            ).scalar()
-        if text is None:
-            raise IncidentNotFound(incident_id)
-        return Playbook.model_validate_json(text)
+            return self._playbook(conn, incident_id)
 
     def save(self, state: IncidentState, expected_version: int | None = None) -> int:
         """Write the state (new timeline entries only) and return the new version.
@@ -126,18 +137,20 @@ class Store:
         whose first element is the new state (e.g. ``decide``'s ``(state, effects)``); that value is
         returned. If ``fn`` raises, nothing is written. Raise IncidentNotFound for an unknown id."""
         with self._tx(write=True) as conn:
-            found = load_incidents(conn, [incident_id], lock=True)
-            if not found:
-                raise IncidentNotFound(incident_id)
-            state, version = found[0]
+            state, version = self._locked(conn, incident_id)
             result = fn(state)
-            new_state = result if isinstance(result, IncidentState) else result[0]
-            if not isinstance(new_state, IncidentState) or new_state.id != incident_id:
-                raise ValueError(f"update({incident_id!r}): fn must return this incident's new state")
-            if new_state != state:
-                with self._save_errors(new_state):
-                    save_incident(conn, new_state, version)
+            self._write(conn, state, result if isinstance(result, IncidentState) else result[0], version)
             return result
+
+    def apply(self, incident_id: str, step: Callable[[IncidentState, Playbook], D]) -> D:
+        """Like :meth:`update`, for a step that also gets the playbook snapshot and returns a decision
+        (``.state``, ``.effects``): the new state and its effects (into the outbox) commit together."""
+        with self._tx(write=True) as conn:
+            state, version = self._locked(conn, incident_id)
+            decision = step(state, self._playbook(conn, incident_id))
+            self._write(conn, state, decision.state, version)
+            outbox.enqueue(conn, incident_id, decision.effects, datetime.now(UTC))
+            return decision
 
     def active_incidents(self) -> list[IncidentState]:
         return self.list_incidents(IncidentStatus.ACTIVE)
@@ -200,6 +213,22 @@ class Store:
         with self._tx() as conn:
             return post_map.posts_of(conn, incident_id)
 
+    # -- outbox ----------------------------------------------------------------------------------------
+
+    def outbox_pending(self, incident_id: str, limit: int = 50) -> list[OutboxEntry]:
+        """Undelivered effects of the incident, oldest first."""
+        with self._tx() as conn:
+            return outbox.pending(conn, incident_id, limit)
+
+    def outbox_done(self, entry_id: int) -> None:
+        """The effect took effect: forget it (idempotent)."""
+        with self._tx(write=True) as conn:
+            outbox.done(conn, entry_id)
+
+    def outbox_incidents(self) -> list[str]:
+        with self._tx() as conn:
+            return outbox.incidents_with_pending(conn)
+
     # -- sent once / seen requests ---------------------------------------------------------------------
 
     def claim(self, incident_id: str, key: str, now: datetime | None = None) -> bool:
@@ -252,30 +281,41 @@ class Store:
 
     # -- plumbing --------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _locked(conn: Connection, incident_id: str) -> tuple[IncidentState, int]:
+        """Load the incident, holding its row lock (PostgreSQL) until the transaction ends."""
+        found = load_incidents(conn, [incident_id], lock=True)
+        if not found:
+            raise IncidentNotFound(incident_id)
+        return found[0]
+
+    def _write(self, conn: Connection, old: IncidentState, new: object, version: int) -> None:
+        if not isinstance(new, IncidentState) or new.id != old.id:
+            raise ValueError(f"incident {old.id!r}: the update must return this incident's new state")
+        if new != old:
+            with self._save_errors(new):
+                save_incident(conn, new, version)
+
+    def _playbook(self, conn: Connection, incident_id: str) -> Playbook:
+        """The snapshot, parsed once per incident (it never changes)."""
+        cached = self._playbooks.get(incident_id)
+        if cached is None:
+            query = select(incidents.c.playbook_json).where(incidents.c.id == incident_id)
+            text = conn.execute(query).scalar()
+            if text is None:
+                raise IncidentNotFound(incident_id)
+            if len(self._playbooks) >= 256:
+                self._playbooks.clear()
+            cached = self._playbooks[incident_id] = Playbook.model_validate_json(text)
+        return cached
+
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
-        with self._serial, self._errors(), self._engine.connect() as conn:
+        with self._serial, driver_errors(self.url), self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{WRITE: True})
             with conn.begin():
                 yield conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn driver errors a caller can act on into StoreUnavailable / NotMigrated."""
-        try:
-            yield
-        except (sa_exc.OperationalError, sa_exc.ProgrammingError) as exc:
-            message = str(exc.orig)
-            # SQLite says "no such table"; PostgreSQL raises undefined_table (SQLSTATE 42P01).
-            if "no such table" in message or getattr(exc.orig, "sqlstate", None) == "42P01":
-                raise NotMigrated(f"database {self.url} has no sev1bot schema: run Store.migrate()") from exc
-            if isinstance(exc, sa_exc.ProgrammingError):
-                raise
-            log.warning("database %s unavailable: %s", self.url, message.strip())
-            raise StoreUnavailable(f"database {self.url} unavailable: {message.strip()}") from exc
-        except (sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
-            raise StoreUnavailable(f"database {self.url} unavailable: {exc}") from exc
 
     @contextmanager
     def _save_errors(self, state: IncidentState) -> Iterator[None]:

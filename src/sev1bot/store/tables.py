@@ -127,3 +127,13 @@ requests = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     Index(None, "seen_at"),
 )
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # delivery order, and a stable retry id
+    _incident_fk(),
+    Column("effect", Text, nullable=False),  # sev1bot.service.codec.dump_effect
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "incident_id", "id"),
+)

@@ -1,0 +1,69 @@
+"""The outbox: the effects of a decision, committed in the same transaction as the state they came from.
+
+Delivery (sev1bot.service.executor) reads them oldest first and deletes each once it took effect, so a crash
+between deciding and delivering means a retry, never a lost post. ``id`` grows with insertion order and stays
+the same across retries, which is what the executor derives its ``pending_post_id`` from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from sev1bot.core.effects import Effect
+from sev1bot.service.codec import dump_effect, load_effect
+from sev1bot.store.tables import outbox
+from sev1bot.store.utc import require_utc
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    incident_id: str
+    effect: Effect
+    created_at: datetime
+
+
+def enqueue(conn: Connection, incident_id: str, effects: Sequence[Effect], now: datetime) -> None:
+    if not effects:
+        return
+    at = require_utc(now, "outbox now")
+    rows = [
+        {"incident_id": incident_id, "effect": dump_effect(effect), "created_at": at} for effect in effects
+    ]
+    conn.execute(insert(outbox), rows)
+
+
+def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]:
+    query = select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id).limit(limit)
+    return [
+        OutboxEntry(
+            id=int(row.id),
+            incident_id=row.incident_id,
+            effect=_load(row.id, row.effect),
+            created_at=row.created_at,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def done(conn: Connection, entry_id: int) -> bool:
+    return conn.execute(delete(outbox).where(outbox.c.id == entry_id)).rowcount == 1
+
+
+def incidents_with_pending(conn: Connection) -> list[str]:
+    """Incidents with undelivered effects, the one waiting longest first."""
+    query = select(outbox.c.incident_id).group_by(outbox.c.incident_id).order_by(func.min(outbox.c.id))
+    return list(conn.execute(query).scalars())
+
+
+def _load(entry_id: int, text: str) -> Effect:
+    try:
+        return load_effect(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"outbox entry {entry_id} does not hold an effect this version understands: {exc}"
+        ) from exc

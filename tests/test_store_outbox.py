@@ -1,0 +1,90 @@
+"""The outbox: effects commit with the state that decided them and stay until delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+import pytest
+
+from sev1bot.core import effects as fx
+from sev1bot.core.state import IncidentState
+from sev1bot.playbook.schema import Playbook
+from sev1bot.store import IncidentNotFound, Store
+from store_samples import T0, entry, incident, playbook
+
+EVERY_EFFECT: tuple[fx.Effect, ...] = (
+    fx.CreateChannel(name="sev1-acme-1", display_name="Sev 1 Acme", header="h", purpose="p"),
+    fx.SetHeader(header="new header"),
+    fx.Invite(usernames=("alice", "ceo")),
+    fx.Post(message="board", ref=fx.StatusBoard(), pin=True),
+    fx.Post(message="item", ref=fx.ItemPost("2.1"), thread=fx.StageRoot(2), dedupe_key="escalation:1"),
+    fx.EditPost(ref=fx.StatusBoard(), message="board v2"),
+    fx.DirectMessage(username="ceo", message="still open", dedupe_key="dm:1"),
+    fx.Schedule(key="escalation", at=T0 + timedelta(minutes=90)),
+    fx.Cancel(key="escalation"),
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: IncidentState
+    effects: tuple[fx.Effect, ...]
+
+
+def test_effects_come_back_in_order_until_done(store: Store) -> None:
+    store.create_incident(incident(1), playbook(), EVERY_EFFECT)
+    store.create_incident(incident(2), playbook(), (fx.SetHeader("two"),))
+    store.create_incident(incident(3), playbook())
+    assert store.outbox_incidents() == ["inc-1", "inc-2"]
+    pending = store.outbox_pending("inc-1")
+    assert tuple(e.effect for e in pending) == EVERY_EFFECT
+    assert all(e.incident_id == "inc-1" and e.created_at.tzinfo is UTC for e in pending)
+    ids = [e.id for e in pending]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [e.id for e in store.outbox_pending("inc-1", limit=3)] == ids[:3]
+
+    store.outbox_done(ids[0])
+    store.outbox_done(ids[0])  # idempotent: a retried acknowledgement is harmless
+    assert [e.id for e in store.outbox_pending("inc-1")] == ids[1:]
+    for entry_id in ids[1:]:
+        store.outbox_done(entry_id)
+    assert store.outbox_pending("inc-1") == []
+    assert store.outbox_incidents() == ["inc-2"]
+
+
+def test_apply_commits_state_and_effects_together(store: Store) -> None:
+    store.create_incident(incident(), playbook("Sev 1 snapshot"))
+    seen: list[Playbook] = []
+
+    def step(state: IncidentState, snapshot: Playbook) -> Decision:
+        seen.append(snapshot)
+        new = state.model_copy(update={"timeline": (*state.timeline, entry("update"))})
+        return Decision(new, (fx.Post(message="update"), fx.EditPost(fx.StatusBoard(), "board")))
+
+    decision = store.apply("inc-1", step)
+    assert seen[0].title == "Sev 1 snapshot"
+    assert store.load_versioned("inc-1") == (decision.state, 2)
+    assert [e.effect for e in store.outbox_pending("inc-1")] == list(decision.effects)
+
+
+def test_apply_that_raises_writes_neither_state_nor_effects(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+
+    def refuse(state: IncidentState, _: Playbook) -> Decision:
+        raise PermissionError("only the owner may resolve")
+
+    with pytest.raises(PermissionError):
+        store.apply("inc-1", refuse)
+    assert store.outbox_pending("inc-1") == []
+    assert store.load_versioned("inc-1") == (incident(), 1)
+    with pytest.raises(IncidentNotFound):
+        store.apply("nope", refuse)
+
+
+def test_apply_without_change_keeps_the_version_but_queues_effects(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+    store.apply("inc-1", lambda state, _: Decision(state, (fx.SetHeader("h"),)))
+    loaded = store.load_versioned("inc-1")
+    assert loaded is not None and loaded[1] == 1
+    assert [e.effect for e in store.outbox_pending("inc-1")] == [fx.SetHeader("h")]
