@@ -17,14 +17,17 @@ from typing import Any
 
 from aiohttp import web
 
-from sev1bot.sandbox import rest, rest_posts, websocket
+from sev1bot.sandbox import rest, rest_commands, rest_posts, websocket
+from sev1bot.sandbox.buttons import ButtonOps
 from sev1bot.sandbox.client import ApiClient
+from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.hub import Hub
 from sev1bot.sandbox.middleware import api_errors
 from sev1bot.sandbox.models import Channel, Post, Team, User
 from sev1bot.sandbox.ops_channels import ChannelOps
 from sev1bot.sandbox.ops_posts import PostOps
+from sev1bot.sandbox.outbound import Outbound
 from sev1bot.sandbox.seed import Seed, Seeded, apply_seed, load_seed
 from sev1bot.sandbox.state import State
 from sev1bot.sandbox.wiring import SERVICES, Services
@@ -39,8 +42,13 @@ class Sandbox:
         self.hub = Hub(self.state, self.config)
         self.posts = PostOps(self.state, self.hub, self.config)
         self.channels = ChannelOps(self.state, self.hub, self.posts)
+        self.outbound = Outbound(self.config)
+        self.commands = CommandOps(self.state, self.posts, self.outbound)
+        self.buttons = ButtonOps(self.state, self.posts, self.outbound)
         self.seeded: Seeded = apply_seed(self.state, seed if isinstance(seed, Seed) else load_seed(seed))
-        self.services = Services(self.config, self.state, self.posts, self.channels)
+        self.services = Services(
+            self.config, self.state, self.posts, self.channels, self.commands, self.buttons
+        )
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -60,6 +68,7 @@ class Sandbox:
         app[SERVICES] = self.services
         rest.add_routes(app)
         rest_posts.add_routes(app)
+        rest_commands.add_routes(app)
         websocket.add_routes(app, self.hub)
         return app
 
@@ -76,6 +85,7 @@ class Sandbox:
         if self._runner is not None:
             self.hub.restart()
             await self._runner.cleanup()
+            await self.outbound.close()
             self._runner = None
 
     # where and who

@@ -24,3 +24,6 @@ class SandboxConfig:
     command_hook_ttl: float = 30 * 60.0  # response_url lifetime
     command_hook_max_uses: int = 5  # response_url uses
     admin_token: str = ""  # token for /sandbox/admin/*; generated when empty
+    # AllowedUntrustedInternalConnections: None calls any integration URL (as if the operator listed the
+    # bot's host); a tuple refuses loopback/private addresses whose host is not in it, as the server does.
+    allowed_internal_hosts: tuple[str, ...] | None = None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from sev1bot.sandbox.buttons import ButtonOps
+from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.ops_channels import ChannelOps
 from sev1bot.sandbox.ops_posts import PostOps
@@ -18,6 +20,8 @@ class Services:
     state: State
     posts: PostOps
     channels: ChannelOps
+    commands: CommandOps
+    buttons: ButtonOps
     site_url: str = ""  # set once the server is bound; response_url is built from it
 
 
