@@ -7,9 +7,13 @@ resolution by command or by item 7.2.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sev1bot.core import BusinessCalendar, Decision, decide, start
 from sev1bot.core.effects import Cancel, DirectMessage, EditPost, Effect, Post, Schedule
@@ -93,6 +97,17 @@ STAGES: list[tuple[str, list[dict[str, Any]]]] = [
         reply(),
     ]),
 ]  # fmt: skip
+
+
+def seed_playbook_text() -> str:
+    """The seed playbook from the reference folder beside the checkout (skipped if absent; fails in CI)."""
+    path = Path(__file__).parents[1] / "../shared/seed/mme-sev1-playbook.md"
+    if not path.is_file():
+        reason = f"reference folder not found: {path.resolve()} (the seed playbook lives beside the checkout)"
+        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
+            pytest.fail(f"{reason}; CI=true: failing instead of skipping", pytrace=False)
+        pytest.skip(reason)
+    return path.read_text(encoding="utf-8")
 
 
 def mme_data(**overrides: Any) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from core_fixtures import (
     of_type,
     posts,
     schedules,
+    seed_playbook_text,
 )
 from sev1bot.core import CoreError, decide, start
 from sev1bot.core.effects import (
@@ -58,6 +61,19 @@ def started_run(**playbook_overrides: Any) -> Run:
     run = Run(playbook=mme_playbook(**playbook_overrides)) if playbook_overrides else Run()
     run.start()
     return run
+
+
+def test_the_fixture_playbook_follows_the_seed() -> None:
+    seed = seed_playbook_text()
+    stages = re.findall(r"^## (\d+) - (.+)$", seed, re.MULTILINE)
+    assert [(int(n), title.strip()) for n, title in stages] == [
+        (n, stage.title) for n, stage in enumerate(PLAYBOOK.stages, 1)
+    ]
+    per_stage = [part.count("[ ]") for part in re.split(r"^## \d+ - .+$", seed, flags=re.MULTILINE)[1:]]
+    assert per_stage == [len(stage.items) for stage in PLAYBOOK.stages]
+    keys: list[str] = PLAYBOOK.keys()
+    ceo_items = [key for key in keys if PLAYBOOK.item(key).customer_update]
+    assert len(ceo_items) == seed.count("(CEO if MME Sev 1 > 1 hour)") == 7
 
 
 # -- start -----------------------------------------------------------------------------------------
@@ -361,3 +377,25 @@ def test_times_are_stored_in_utc_and_shown_in_the_calendar_timezone() -> None:
     assert run.s.items["1.1"].at == LATER and run.s.items["1.1"].at.tzinfo is UTC
     assert edits(fx)[ItemPost("1.1")].endswith("done by @bob at 05:30 EST")
     assert isinstance(fx[0], EditPost)
+
+
+def test_the_shipped_playbook_runs_end_to_end() -> None:
+    from sev1bot.playbook.loader import load_playbook
+
+    playbook = load_playbook(Path(__file__).parents[1] / "playbooks" / "mme-sev1.yaml")
+    run = Run(playbook=playbook, calendar=US_CAL)
+    fx = run.start(Started("inc9", "alice", "Acme", "sev1-2026-11-27-acme")).effects
+    assert len(posts(fx)) == 1 + len(playbook.stages) + len(playbook.keys())
+    assert of_type(fx, Invite)[0].usernames[0] == "alice"
+    run.fire("escalation", T0 + hours(1))
+    assert run.s.escalations_sent == 1
+    with pytest.raises(CoreError, match="can resolve this incident"):
+        run.do(Resolved("mallory"), T0 + hours(2))
+    run.do(ItemChecked("bob", "7.2"), T0 + hours(2))
+    assert run.s.status is IncidentStatus.RESOLVED
+    assert sorted(run.s.timers) == sorted(
+        f"deadline:{d.id}:{part}" for d in playbook.deadlines for part in ("soon", "due")
+    )
+    for deadline in playbook.deadlines:
+        run.do(ItemChecked("bob", deadline.item), T0 + hours(3))
+    assert run.s.timers == {}

@@ -54,6 +54,7 @@ def test_neutralize_examples(text: str, expected: str) -> None:
 
 def test_neutralize_truncates_with_an_ellipsis() -> None:
     assert neutralize("abcdefgh", 5) == "abcd…"
+    assert neutralize("hi @allison", 8) == "hi …"  # not "hi @all…", which would ping everyone
     assert neutralize("abcde", 5) == "abcde"
     assert neutralize("x" * 5000) == "x" * 3999 + "…"
     with pytest.raises(ValueError, match="limit must be at least 1"):
@@ -94,7 +95,21 @@ TRAPS = [
     "!",
     "\\",
 ]
-TRAPS += ["\u202e", "\u2066", "\u200f", "\x00", "\x1b", "\n", "\t", "\r", " ", "…"]
+TRAPS += [
+    "@allison",
+    "@here9",
+    "@channels",
+    "\u202e",
+    "\u2066",
+    "\u200f",
+    "\x00",
+    "\x1b",
+    "\n",
+    "\t",
+    "\r",
+    " ",
+    "…",
+]
 text_with_traps = st.lists(
     st.one_of(
         st.sampled_from(TRAPS),

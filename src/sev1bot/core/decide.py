@@ -172,7 +172,7 @@ def item_key(playbook: Playbook, ref: str) -> str:
 
 
 def _username(name: str, role: str) -> str:
-    """``role`` names the value for the error: "The assignee "@all" is a channel-wide mention, not a person."."""
+    """A username from user input; ``role`` starts the error ("The assignee ... is not a username")."""
     try:
         return normalize_username(name)
     except ValueError as exc:

@@ -48,7 +48,7 @@ class Invite:
 
 @dataclass(frozen=True)
 class Post:
-    """Create a post in the incident channel. ``ref`` names it for later edits; ``thread`` makes it a reply."""
+    """A post in the incident channel. ``ref`` names it for later edits; ``thread`` makes it a reply."""
 
     message: str
     ref: PostRef | None = None

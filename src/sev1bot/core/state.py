@@ -34,7 +34,8 @@ class TimelineEntry(BaseModel):
 
     at: datetime
     actor: str  # username, or "sev1bot" for the bot's own acts
-    kind: str  # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
+    # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
+    kind: str
     text: str
 
 

@@ -22,6 +22,7 @@ _KEEP = frozenset("\n\t")
 
 # A channel-wide mention: @all / @channel / @here not followed by a letter or digit ("@allison" is a user).
 _LIVE_MENTION = re.compile(r"@(?=(?:all|channel|here)(?![^\W_]))", re.IGNORECASE)
+_MENTION_AT_END = re.compile(r"@(?:all|channel|here)$", re.IGNORECASE)
 _LINK_JOIN = re.compile(r"\](?=[(\[:])")
 _SPACES = re.compile(r"\s+")
 _USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
@@ -50,7 +51,9 @@ def neutralize(text: str, limit: int = 4000) -> str:
     safe = _LIVE_MENTION.sub("@" + ZWJ, safe)
     safe = _LINK_JOIN.sub("]" + ZWSP, safe)
     if len(safe) > limit:
-        safe = safe[: limit - 1] + ELLIPSIS
+        head = safe[: limit - 1]
+        cut = _MENTION_AT_END.search(head)  # "@allison" cut to "@all…" would be live again
+        safe = (head[: cut.start()] if cut else head) + ELLIPSIS
     return safe
 
 
