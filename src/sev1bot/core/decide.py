@@ -201,14 +201,14 @@ def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus) -> None:
     )
     plan.update(items={**plan.state.items, key: changed})
     plan.log(actor, _VERB[status], f"{_VERB[status]} {key} {playbook.item(key).title}")
-    resolved = plan.state.status is IncidentStatus.RESOLVED and plan.state.resolved_at is not None
+    resolved_at = plan.state.resolved_at if plan.state.status is IncidentStatus.RESOLVED else None
     for deadline in playbook.deadlines:
         if deadline_item(playbook, deadline) != key:
             continue
         if closed:
             plan.cancel_where(f"{DEADLINE_PREFIX}{deadline.id}:")
-        elif resolved and plan.state.resolved_at is not None:
-            due = deadline_due(deadline, plan.state.resolved_at, plan.calendar)
+        elif resolved_at is not None:
+            due = deadline_due(deadline, resolved_at, plan.calendar)
             plan.emit(*deadline_timers(deadline, due, plan.now, plan.calendar))
     stage = int(key.split(".")[0])
     plan.emit(
@@ -216,7 +216,7 @@ def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus) -> None:
         EditPost(StageRoot(stage), render.stage_root(plan.state, playbook, stage)),
     )
     resolves = {playbook.item_key(ref) for ref in playbook.resolution.items}
-    if status is ItemStatus.DONE and key in resolves and not resolved:
+    if status is ItemStatus.DONE and key in resolves and resolved_at is None:
         _resolve(plan, actor, "", via=key)
     else:
         plan.refresh_board()
