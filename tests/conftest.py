@@ -85,6 +85,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     try:
         with engine.begin() as conn:
             names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")  # a leaked transaction fails, not hangs
             conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         engine.dispose()
