@@ -9,7 +9,15 @@ import pytest
 from core_fixtures import PLAYBOOK, STARTED, T0, US_CAL, UTC_CAL, Run, hours, mme_playbook
 from sev1bot.core import render
 from sev1bot.core.escalation import deadline_dues
-from sev1bot.core.events import Assigned, ItemChecked, ItemSkipped, Resolved, StatusUpdate
+from sev1bot.core.events import (
+    Assigned,
+    Event,
+    ItemChecked,
+    ItemSkipped,
+    OwnerChanged,
+    Resolved,
+    StatusUpdate,
+)
 from sev1bot.core.text import ZWJ
 
 
@@ -161,3 +169,47 @@ def test_escalation_note_names_every_notified_role() -> None:
     assert fx and run.s.timers["escalation"] == T0 + hours(2.5)
     ping = next(e for e in fx if getattr(e, "dedupe_key", None) == "escalation:0")
     assert ping.message.startswith("@ian @jason @alice :rotating_light:")  # type: ignore[union-attr]
+
+
+def test_timeline_lists_entries_newest_last_with_user_text_defused() -> None:
+    run = Run()
+    run.start()
+    run.do(ItemChecked("bob", "2.3"), T0 + hours(0.5))
+    run.do(StatusUpdate("alice", "@all see\n[x](http://evil.example)"), T0 + hours(0.75))
+    lines = render.timeline(run.s, UTC_CAL).split("\n")
+    assert lines[0] == "#### Timeline · Acme Corp"
+    assert (
+        lines[1] == f"- Fri 27 Nov 2026 10:00 UTC · @{ZWJ}alice · started: started the incident for Acme Corp"
+    )
+    assert lines[2] == (
+        f"- Fri 27 Nov 2026 10:30 UTC · @{ZWJ}bob · checked: checked 2.3 Share output from support bundle"
+    )
+    assert (
+        lines[3]
+        == f"- Fri 27 Nov 2026 10:45 UTC · @{ZWJ}alice · update: @{ZWJ}all see [x]\u200b(http://evil.example)"
+    )
+    for n in range(70):
+        run.do(StatusUpdate("alice", f"update {n}"), T0 + hours(1))
+    long = render.timeline(run.s, UTC_CAL).split("\n")
+    assert long[1] == "_13 earlier entries not shown._" and long[-1].endswith("update: update 69")
+    assert len(long) == 2 + render.TIMELINE_ENTRIES
+
+
+@pytest.mark.parametrize(
+    ("event", "text"),
+    [
+        (ItemChecked("bob", "2.3"), "checked 2.3"),
+        (ItemSkipped("bob", "retrospective"), "skipped retrospective"),
+        (Assigned("bob", "2.3", "@carol"), f"assigned 2.3 to @{ZWJ}carol"),
+        (OwnerChanged("bob", "carol"), f"made @{ZWJ}carol the owner"),
+        (StatusUpdate("bob", "x"), "posted the update"),
+        (Resolved("bob"), "resolved the incident"),
+        (STARTED, "started the incident for Acme Corp"),
+    ],
+)
+def test_describe_event(event: Event, text: str) -> None:
+    assert render.describe_event(event) == text
+
+
+def test_inline_is_one_safe_line_for_tables() -> None:
+    assert render.inline("Acme | Co\n@here") == f"Acme \\| Co @{ZWJ}here"

@@ -9,6 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.events import (
+    Assigned,
+    Event,
+    ItemChecked,
+    ItemSkipped,
+    ItemUnchecked,
+    OwnerChanged,
+    Reopened,
+    Resolved,
+    Started,
+    StatusUpdate,
+    TimerDue,
+)
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
 from sev1bot.core.text import mention, neutralize, one_line, quiet
 from sev1bot.durations import format_duration
@@ -18,6 +31,7 @@ DISPLAY_NAME_MAX = 64
 HEADER_MAX = 1024
 PURPOSE_MAX = 250
 NEXT_ITEMS = 3
+TIMELINE_ENTRIES = 60  # the newest ones; older entries are counted, not shown
 ESCALATION_KEY = "escalation"  # the timer key, as in core.escalation (which imports this module)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -302,3 +316,46 @@ def deadline_reminder(
         f"{mention(state.owner)} :alarm_clock: **{deadline.title}** ({key}) is due {when}, "
         f"in {fmt_elapsed(due - now)}. Check {key} once it is done."
     )
+
+
+def inline(text: str, limit: int = 200) -> str:
+    """User text for one line of a table or sentence: defused, whitespace folded, ``|`` escaped."""
+    return one_line(text, limit).replace("|", "\\|")
+
+
+def timeline(state: IncidentState, calendar: BusinessCalendar) -> str:
+    """The incident's timeline, newest last: ``- Fri 27 Nov 2026 10:05 UTC · @alice · checked 2.3 ...``."""
+    entries = state.timeline[-TIMELINE_ENTRIES:]
+    lines = [f"#### Timeline · {one_line(state.customer, 200)}"]
+    if len(state.timeline) > len(entries):
+        lines.append(f"_{len(state.timeline) - len(entries)} earlier entries not shown._")
+    for entry in entries:
+        text = neutralize(entry.text, 300).replace("\n", " ")
+        lines.append(f"- {fmt_when(entry.at, calendar)} · {quiet(entry.actor)} · {entry.kind}: {text}")
+    return "\n".join(lines)
+
+
+def describe_event(event: Event) -> str:
+    """What an event did, for a short confirmation: ``checked 2.3``, ``made @bob the owner``."""
+    match event:
+        case ItemChecked(_, key):
+            return f"checked {inline(key, 40)}"
+        case ItemUnchecked(_, key):
+            return f"unchecked {inline(key, 40)}"
+        case ItemSkipped(_, key):
+            return f"skipped {inline(key, 40)}"
+        case Assigned(_, key, assignee):
+            return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
+        case OwnerChanged(_, owner):
+            return f"made {quiet(owner.strip().removeprefix('@'))} the owner"
+        case StatusUpdate():
+            return "posted the update"
+        case Resolved():
+            return "resolved the incident"
+        case Reopened():
+            return "reopened the incident"
+        case Started(customer=customer):
+            return f"started the incident for {inline(customer)}"
+        case TimerDue(key):
+            return f"handled timer {inline(key, 80)}"
+    return "done"
