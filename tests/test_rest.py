@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import socket
 import time
@@ -428,6 +429,18 @@ async def test_register_command_creates_updates_reuses(
     assert len(server.calls("POST /api/v4/commands")) == 1
 
 
+async def test_register_command_race_with_another_replica(
+    fake: tuple[FakeMattermost, str], api: MattermostAPI
+) -> None:
+    server, _ = fake
+    url = "https://bot.example.com/mattermost/command"
+    theirs = {"id": "cmd7", "token": "tok7", "team_id": "team1", "trigger": "sev1", "url": url, "method": "P"}
+    server.on("GET /api/v4/commands", ok([]), ok([theirs]))
+    server.on("POST /api/v4/commands", fail(400, "api.command.duplicate_trigger.app_error", "taken"))
+    assert await api.register_command("team1", url=url) == "tok7"
+    assert len(server.calls("POST /api/v4/commands")) == 1
+
+
 async def test_register_command_refused_tells_the_operator_what_to_do(
     fake: tuple[FakeMattermost, str], api: MattermostAPI
 ) -> None:
@@ -474,3 +487,193 @@ async def test_base_url_with_path_and_no_token_in_logs(
     assert server.seen[-1].path == "/mm/api/v4/posts/nope"
     assert "retry 1/4" in caplog.text
     assert TOKEN not in caplog.text
+
+
+# -- against the sandbox -------------------------------------------------------------------------------
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Any]:
+    try:
+        from sev1bot.sandbox.app import Sandbox
+    except ImportError as exc:  # pragma: no cover - only while the sandbox is being written
+        if under_ci():
+            pytest.fail(f"the sandbox cannot be imported ({exc}) (CI=true: failing instead of skipping)")
+        pytest.skip(f"the sandbox cannot be imported yet: {exc}")
+    async with Sandbox.running() as sb:
+        yield sb
+
+
+@pytest.fixture
+async def bot(sandbox: Any) -> AsyncIterator[MattermostAPI]:
+    async with MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"], **FAST) as client:
+        yield client
+
+
+async def test_sandbox_users_and_teams(sandbox: Any, bot: MattermostAPI) -> None:
+    me = await bot.me()
+    assert (me.id, me.username, me.is_bot) == (sandbox.bot.id, "sev1bot", True)
+    team = await bot.team_by_name(sandbox.team.name)
+    assert team.id == sandbox.team.id
+    alice = await bot.user_by_username("@alice")
+    assert alice.username == "alice" and alice.first_name == "Alice" and not alice.is_bot
+    found = await bot.users_by_usernames(["alice", "bob", "no.such.user", "alice"])
+    assert sorted(u.username for u in found) == ["alice", "bob"]
+    assert await bot.users_by_usernames([]) == []
+    with pytest.raises(NotFound) as caught:
+        await bot.user_by_username("no.such.user")
+    assert caught.value.operation == "user_by_username"
+    with pytest.raises(NotFound):
+        await bot.team_by_name("no-such-team")
+
+
+async def test_sandbox_channels_and_members(sandbox: Any, bot: MattermostAPI) -> None:
+    team_id = sandbox.team.id
+    made = await bot.create_channel(team_id, "sev1-db-down", "Sev 1: db down", header="h1", purpose="p1")
+    assert (made.name, made.display_name, made.type, made.header, made.purpose) == (
+        "sev1-db-down",
+        "Sev 1: db down",
+        "P",
+        "h1",
+        "p1",
+    )
+    assert (await bot.channel_by_name(team_id, "sev1-db-down")).id == made.id
+    assert (await bot.get_channel(made.id)).team_id == team_id
+    patched = await bot.patch_channel(made.id, header="Status: mitigating")
+    assert patched.header == "Status: mitigating" and patched.purpose == "p1"
+    with pytest.raises(BadRequest) as caught:
+        await bot.create_channel(team_id, "sev1-db-down", "again")
+    assert caught.value.error_id == CHANNEL_EXISTS
+    with pytest.raises(NotFound):
+        await bot.channel_by_name(team_id, "no-such-channel")
+
+    people = await bot.users_by_usernames(["alice", "bob", "carol"])
+    await bot.add_members(made.id, [u.id for u in people])
+    await bot.add_members(made.id, [people[0].id])  # already a member: fine
+    assert set(sandbox.state.member_ids(made.id)) == {sandbox.bot.id, *(u.id for u in people)}
+
+    alice = people[0] if people[0].username == "alice" else await bot.user_by_username("alice")
+    dm = await bot.direct_channel(sandbox.bot.id, alice.id)
+    assert dm.type == "D"
+    assert (await bot.direct_channel(sandbox.bot.id, alice.id)).id == dm.id
+
+
+async def test_sandbox_posts_threads_pins_reactions(sandbox: Any, bot: MattermostAPI) -> None:
+    channel = await bot.create_channel(sandbox.team.id, "sev1-posts", "Sev 1 posts", type="O")
+    root = await bot.create_post(channel.id, "Stage 1", props={"sev1bot": {"ref": "stage:1"}})
+    assert root.user_id == sandbox.bot.id and root.props["sev1bot"] == {"ref": "stage:1"}
+    reply = await bot.create_post(channel.id, "- [ ] page the CEO", root_id=root.id)
+    assert reply.root_id == root.id
+    assert [p.id for p in await bot.thread(reply.id)] == [root.id, reply.id]
+
+    edited = await bot.patch_post(reply.id, "- [x] page the CEO", props={"checked": True})
+    assert edited.message == "- [x] page the CEO" and edited.props["checked"] is True
+    await bot.pin(root.id)
+    assert (await bot.get_post(root.id)).is_pinned
+
+    async with sandbox.client("alice") as alice:
+        me = (await alice.get("/api/v4/users/me")).json(200)
+        await alice.post(f"/api/v4/channels/{channel.id}/members", {"user_id": me["id"]})
+        reaction = {"user_id": me["id"], "post_id": reply.id, "emoji_name": "white_check_mark"}
+        (await alice.post("/api/v4/reactions", reaction)).json(201)
+    (got,) = await bot.reactions(reply.id)
+    assert (got.user_id, got.post_id, got.emoji_name) == (me["id"], reply.id, "white_check_mark")
+    assert await bot.reactions(root.id) == []
+
+    everything = await bot.channel_posts(channel.id)
+    assert [p.id for p in everything if not p.type] == [root.id, reply.id]
+    later = await bot.create_post(channel.id, "later")
+    assert [p.id for p in await bot.channel_posts(channel.id, since=later.create_at - 1)] == [later.id]
+    paged = await bot.channel_posts(channel.id, per_page=1)
+    assert [p.id for p in paged] == [p.id for p in await bot.channel_posts(channel.id)]
+
+    with pytest.raises(NotFound):
+        await bot.get_post("x" * 26)
+
+
+async def test_sandbox_dedupes_posts_on_pending_post_id(sandbox: Any, bot: MattermostAPI) -> None:
+    channel = sandbox.channel("town-square")
+    before = len(sandbox.posts_in(channel.id))
+    pending = await bot.new_pending_post_id()
+    first = await bot.create_post(channel.id, "escalating to the CEO", pending_post_id=pending)
+    again = await bot.create_post(channel.id, "escalating to the CEO", pending_post_id=pending)
+    assert first.id == again.id
+    assert len(sandbox.posts_in(channel.id)) == before + 1
+
+
+async def test_sandbox_faults_retried_and_posts_not_duplicated(sandbox: Any) -> None:
+    channel = sandbox.channel("town-square")
+    async with MattermostAPI(
+        sandbox.url, sandbox.tokens["sev1bot"], **{**FAST, "request_timeout": 0.3}
+    ) as bot:
+        await bot.me()
+        sandbox.faults.fail_next("GET", "/api/v4/teams/name/*", status=503, count=2)
+        assert (await bot.team_by_name(sandbox.team.name)).id == sandbox.team.id
+        assert sandbox.count_requests("GET", "/api/v4/teams/name/*") == 3
+
+        # The post is created but the answer comes too late: the retry must not post it twice.
+        before = len(sandbox.posts_in(channel.id))
+        sandbox.faults.delay("POST", "/api/v4/posts", 0.6, after=True)
+        posting = asyncio.create_task(bot.create_post(channel.id, "Sev 1 declared"))
+        await asyncio.sleep(0.4)
+        sandbox.faults.clear()
+        post = await posting
+        assert sandbox.count_requests("POST", "/api/v4/posts") >= 2
+        assert [p.id for p in sandbox.posts_in(channel.id)[before:]] == [post.id]
+
+        sandbox.set_rate_limit(per_sec=1, max_burst=0)
+        began = time.monotonic()
+        for _ in range(2):
+            await bot.get_channel(channel.id)
+        assert time.monotonic() - began >= 0.9  # waited out Retry-After rather than failing
+        assert sandbox.count_requests("GET", f"/api/v4/channels/{channel.id}", status=429) >= 1
+
+
+async def test_sandbox_ephemeral_needs_a_system_admin(sandbox: Any, bot: MattermostAPI) -> None:
+    from sev1bot.sandbox.app import Sandbox
+    from sev1bot.sandbox.seed import Seed, SeedTeam, SeedUser
+
+    channel = sandbox.channel("town-square")
+    alice = await bot.user_by_username("alice")
+    with pytest.raises(Forbidden):  # create_post_ephemeral: system admins only, as on a real server
+        await bot.ephemeral(alice.id, channel.id, "only you can see this")
+
+    seed = Seed(
+        team=SeedTeam(name="ops", display_name="Ops"), users=[SeedUser(username="root", system_admin=True)]
+    )
+    async with Sandbox.running(seed) as admin_box:
+        town = admin_box.channel("town-square")
+        before = len(admin_box.posts_in(town.id))
+        async with MattermostAPI(admin_box.url, admin_box.tokens["root"], **FAST) as root:
+            bot_user = await root.user_by_username("sev1bot")
+            post = await root.ephemeral(bot_user.id, town.id, "only you can see this")
+        assert post.message == "only you can see this" and post.channel_id == town.id
+        assert len(admin_box.posts_in(town.id)) == before
+
+
+async def test_sandbox_wrong_token(sandbox: Any) -> None:
+    async with MattermostAPI(sandbox.url, "not-a-token", **FAST) as api:
+        with pytest.raises(Unauthorized):
+            await api.me()
+
+
+async def test_sandbox_register_command(sandbox: Any, bot: MattermostAPI) -> None:
+    url = "https://bot.example.com/mattermost/command"
+    token = await bot.register_command(sandbox.team.id, url=url)
+    assert token
+    (command,) = [c for c in await bot.list_commands(sandbox.team.id) if c.trigger == "sev1"]
+    assert (command.url, command.method, command.token) == (url, "P", token)
+    assert await bot.register_command(sandbox.team.id, url=url) == token
+    moved = "https://bot2.example.com/mattermost/command"
+    assert await bot.register_command(sandbox.team.id, url=moved) == token
+    (command,) = [c for c in await bot.list_commands(sandbox.team.id) if c.trigger == "sev1"]
+    assert command.url == moved
+
+    async with MattermostAPI(sandbox.url, sandbox.tokens["alice"], **FAST) as alice:
+        with pytest.raises(RegistrationError) as caught:
+            await alice.register_command(sandbox.team.id, url=url)
+    assert "SEV1BOT_COMMAND_TOKEN" in str(caught.value) and "team admin" in str(caught.value).lower()

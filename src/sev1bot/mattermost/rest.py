@@ -46,6 +46,7 @@ from sev1bot.mattermost.events import Post, Reaction
 log = logging.getLogger(__name__)
 
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
+DUPLICATE_TRIGGER = "api.command.duplicate_trigger.app_error"
 _INVALID_BODY_PARAM = "api.context.invalid_body_param.app_error"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MEMBER_BATCH = 1000
@@ -340,7 +341,11 @@ class MattermostAPI:
         await self._call("pin", lambda: self._driver.posts.pin_post(post_id))
 
     async def ephemeral(self, user_id: str, channel_id: str, message: str) -> Post:
-        """A post only ``user_id`` sees. The server does not dedupe these: retried only when surely unsent."""
+        """A post only ``user_id`` sees. Not deduped by the server: retried only when surely unsent.
+
+        Needs the ``create_post_ephemeral`` permission, which only system admins have by default: a bot
+        usually answers ephemerally through its slash command or button responses instead.
+        """
         post = {"channel_id": channel_id, "message": message}
         data = await self._call(
             "ephemeral", lambda: self._driver.posts.create_post_ephemeral(user_id, post), replay_safe=False
@@ -436,38 +441,46 @@ class MattermostAPI:
         Raises :class:`RegistrationError` telling the operator what to change when the server refuses.
         """
         try:
+            command = await self._ensure_command(
+                team_id,
+                trigger,
+                url,
+                display_name=display_name,
+                description=description,
+                auto_complete_desc=auto_complete_desc,
+                auto_complete_hint=auto_complete_hint,
+            )
+        except (Forbidden, Unauthorized, ServerError) as err:
+            if isinstance(err, ServerError) and err.status != 501:
+                raise
+            raise RegistrationError(registration_help(err, trigger, url)) from err
+        if not command.token:
+            raise RegistrationError(f"the server returned the /{trigger} command without its token")
+        hint = internal_host_hint(url)
+        if hint:
+            log.warning("%s", hint)
+        return command.token
+
+    async def _ensure_command(self, team_id: str, trigger: str, url: str, **fields: Any) -> Command:
+        for _ in range(2):
             existing = [
                 c for c in await self.list_commands(team_id) if c.trigger == trigger and not c.delete_at
             ]
             existing.sort(key=lambda c: (c.url != url, c.create_at))
             if existing:
                 command = existing[0]
-                if command.url != url or command.method != "P":
-                    log.info("updating /%s command %s to post to %s", trigger, command.id, url)
-                    command = await self.update_command(
-                        command.model_copy(update={"url": url, "method": "P"})
-                    )
-            else:
-                log.info("creating /%s command posting to %s", trigger, url)
-                command = await self.create_command(
-                    team_id,
-                    trigger,
-                    url,
-                    display_name=display_name,
-                    description=description,
-                    auto_complete_desc=auto_complete_desc,
-                    auto_complete_hint=auto_complete_hint,
-                )
-            if not command.token:
-                raise RegistrationError(f"the server returned the /{trigger} command without its token")
-        except (Forbidden, Unauthorized, ServerError) as err:
-            if isinstance(err, ServerError) and err.status != 501:
-                raise
-            raise RegistrationError(registration_help(err, trigger, url)) from err
-        hint = internal_host_hint(url)
-        if hint:
-            log.warning("%s", hint)
-        return command.token
+                if command.url == url and command.method == "P":
+                    return command
+                log.info("updating /%s command %s to post to %s", trigger, command.id, url)
+                return await self.update_command(command.model_copy(update={"url": url, "method": "P"}))
+            log.info("creating /%s command posting to %s", trigger, url)
+            try:
+                return await self.create_command(team_id, trigger, url, **fields)
+            except BadRequest as err:
+                if err.error_id != DUPLICATE_TRIGGER:
+                    raise
+                log.info("another replica created /%s first; using it", trigger)
+        raise RegistrationError(f"/{trigger} exists on the team but is not listed: check who owns it")
 
     # -- plumbing --------------------------------------------------------------------------------------
 
