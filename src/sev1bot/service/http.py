@@ -56,6 +56,7 @@ class CommandRequest(BaseModel):
     text: str = ""
     trigger_id: str = ""
     response_url: str = ""
+    root_id: str = ""  # set when the command was typed in a thread
     user_mentions: tuple[str, ...] = ()
     user_mentions_ids: tuple[str, ...] = ()
     channel_mentions: tuple[str, ...] = ()
