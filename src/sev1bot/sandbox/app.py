@@ -17,17 +17,20 @@ from typing import Any
 
 from aiohttp import web
 
-from sev1bot.sandbox import rest, rest_commands, rest_posts, websocket
+from sev1bot.sandbox import admin, rest, rest_commands, rest_posts, websocket
 from sev1bot.sandbox.buttons import ButtonOps
 from sev1bot.sandbox.client import ApiClient
 from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
+from sev1bot.sandbox.faults import Faults, RequestRecord, fault_middleware, request_log_middleware
 from sev1bot.sandbox.hub import Hub
+from sev1bot.sandbox.ids import new_id
 from sev1bot.sandbox.middleware import api_errors
 from sev1bot.sandbox.models import Channel, Post, Team, User
 from sev1bot.sandbox.ops_channels import ChannelOps
 from sev1bot.sandbox.ops_posts import PostOps
 from sev1bot.sandbox.outbound import Outbound
+from sev1bot.sandbox.ratelimit import RateLimiter, rate_limit_middleware
 from sev1bot.sandbox.seed import Seed, Seeded, apply_seed, load_seed
 from sev1bot.sandbox.state import State
 from sev1bot.sandbox.wiring import SERVICES, Services
@@ -36,8 +39,11 @@ log = logging.getLogger(__name__)
 
 
 class Sandbox:
+    """The server plus its controls. Use ``Sandbox.running(...)`` or ``start()``/``stop()``."""
+
     def __init__(self, seed: Seed | str | Path | None = None, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        self.admin_token = self.config.admin_token or new_id()
         self.state = State()
         self.hub = Hub(self.state, self.config)
         self.posts = PostOps(self.state, self.hub, self.config)
@@ -45,6 +51,8 @@ class Sandbox:
         self.outbound = Outbound(self.config)
         self.commands = CommandOps(self.state, self.posts, self.outbound)
         self.buttons = ButtonOps(self.state, self.posts, self.outbound)
+        self.faults = Faults()
+        self.rate_limiter = RateLimiter()
         self.seeded: Seeded = apply_seed(self.state, seed if isinstance(seed, Seed) else load_seed(seed))
         self.services = Services(
             self.config, self.state, self.posts, self.channels, self.commands, self.buttons
@@ -64,12 +72,19 @@ class Sandbox:
             await sandbox.stop()
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[api_errors])
+        middlewares = [
+            request_log_middleware(self.faults),
+            rate_limit_middleware(self.rate_limiter),
+            api_errors,
+            fault_middleware(self.faults),
+        ]
+        app = web.Application(middlewares=middlewares)
         app[SERVICES] = self.services
         rest.add_routes(app)
         rest_posts.add_routes(app)
         rest_commands.add_routes(app)
         websocket.add_routes(app, self.hub)
+        admin.add_routes(app, self)
         return app
 
     async def start(self) -> None:
@@ -87,6 +102,38 @@ class Sandbox:
             await self._runner.cleanup()
             await self.outbound.close()
             self._runner = None
+
+    # controls (also reachable over HTTP under /sandbox/admin)
+    def drop_websockets(self) -> int:
+        """Cut every websocket without a close frame; the connections stay resumable. Returns how many."""
+        return self.hub.drop_all()
+
+    def restart(self) -> None:
+        """Behave like a server restart: sockets cut, connection ids, replay buffers and caches lost."""
+        self.hub.restart()
+        self.state.forget_caches()
+        self.rate_limiter.reset()
+
+    def set_rate_limit(self, enabled: bool = True, per_sec: float = 10.0, max_burst: int = 100) -> None:
+        self.rate_limiter.configure(enabled, per_sec, max_burst)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every API request so far (method, path, status, at, duration), oldest first."""
+        return self.faults.log
+
+    def count_requests(self, method: str = "*", path: str = "*", status: int | None = None) -> int:
+        return self.faults.count(method, path, status)
+
+    def describe(self) -> dict[str, Any]:
+        """Where the sandbox is and who is in it (what ``sev1bot sandbox`` prints)."""
+        return {
+            "url": self.url,
+            "websocket_url": self.ws_url,
+            "team": {"id": self.team.id, "name": self.team.name},
+            "bot": self.bot.username,
+            "users": {name: {"id": u.id, "token": self.tokens[name]} for name, u in self.users.items()},
+        }
 
     # where and who
     @property

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sev1bot.sandbox.models import Channel, Team, User
 from sev1bot.sandbox.state import State
@@ -77,6 +77,24 @@ class Seed(_Strict):
         SeedChannel(name="off-topic", display_name="Off-Topic"),
     ]
 
+    @model_validator(mode="after")
+    def _unique(self) -> Seed:
+        people = [*self.users, self.bot]
+        names = [p.username for p in people]
+        tokens = [p.token for p in people if p.token]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate username: {', '.join(dupes)}")
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("two people share a token")
+        for channel in self.channels:
+            strangers = sorted(set(channel.members or []) - set(names))
+            if strangers:
+                raise ValueError(
+                    f"channel {channel.name}: members {', '.join(strangers)} are not seeded users"
+                )
+        return self
+
 
 @dataclass
 class Seeded:
@@ -119,7 +137,6 @@ def load_seed(path: str | Path | None = None) -> Seed:
 
 def apply_seed(state: State, seed: Seed) -> Seeded:
     people = [*seed.users, seed.bot]
-    _check_unique(people)
     team = state.add_team(Team(name=seed.team.name, display_name=seed.team.display_name))
     seeded = Seeded(team=team)
     for person in people:
@@ -143,17 +160,5 @@ def apply_seed(state: State, seed: Seed) -> Seeded:
         creator = next(iter(seeded.users.values()))
         channel = state.add_channel(Channel(team.id, spec.type, spec.name, spec.display_name, creator.id))
         for username in spec.members if spec.members is not None else list(seeded.users):
-            if username not in seeded.users:
-                raise SeedError(f"channel {spec.name}: member {username!r} is not a user of the seed")
             state.add_channel_member(channel.id, seeded.users[username].id)
     return seeded
-
-
-def _check_unique(people: list[SeedUser]) -> None:
-    names = [p.username for p in people]
-    tokens = [p.token for p in people if p.token]
-    for label, values in (("username", names), ("token", tokens)):
-        dupes = sorted({v for v in values if values.count(v) > 1})
-        if dupes:
-            shown = ", ".join(dupes) if label == "username" else f"{len(dupes)} token(s)"
-            raise SeedError(f"seed: duplicate {label}: {shown}")
