@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sev1bot.playbook.validate import main as validate_main
 
         return validate_main(args.paths)
+    if args.command == "sandbox":
+        from sev1bot.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(args.host, args.port, args.seed)
     print(f"sev1bot: '{args.command}' is not available yet", file=sys.stderr)
     return 2
 
