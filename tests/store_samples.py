@@ -48,6 +48,7 @@ def incident(n: int = 1, **changes: object) -> IncidentState:
         items={
             "1.1": ItemState(key="1.1", status=ItemStatus.DONE, by="alice", at=T0 + timedelta(minutes=1)),
             "1.2": ItemState(key="1.2", assignee="carol"),
+            "1.3": ItemState(key="1.3", status=ItemStatus.DONE, by="bob", at=T0, via="reaction"),
             "2.1": ItemState(key="2.1", status=ItemStatus.SKIPPED, by="bob", at=T0 + timedelta(minutes=2)),
         },
         timeline=(

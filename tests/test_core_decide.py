@@ -161,7 +161,7 @@ def test_item_checked() -> None:
     run = started_run()
     fx = run.do(ItemChecked("bob", "2.3"), LATER).effects
     assert run.s.items["2.3"].model_dump() == {
-        "key": "2.3", "status": "done", "by": "bob", "at": LATER, "assignee": None,
+        "key": "2.3", "status": "done", "by": "bob", "at": LATER, "assignee": None, "via": "command",
     }  # fmt: skip
     assert [type(e).__name__ for e in fx] == ["EditPost", "EditPost", "EditPost"]
     messages = edits(fx)
@@ -399,3 +399,13 @@ def test_the_shipped_playbook_runs_end_to_end() -> None:
     for deadline in playbook.deadlines:
         run.do(ItemChecked("bob", deadline.item), T0 + hours(3))
     assert run.s.timers == {}
+
+
+def test_items_remember_whether_a_reaction_or_a_command_closed_them() -> None:
+    run = started_run()
+    run.do(ItemChecked("bob", "2.3", via="reaction"), LATER)
+    assert run.s.items["2.3"].via == "reaction"
+    run.do(ItemUnchecked("bob", "2.3", via="reaction"), LATER)
+    assert run.s.items["2.3"].via is None
+    run.do(ItemSkipped("bob", "2.4"), LATER)
+    assert run.s.items["2.4"].via == "command"

@@ -33,7 +33,8 @@ def test_round_trip_keeps_every_field_and_gives_utc(store: Store) -> None:
     times += [item.at for item in loaded.items.values() if item.at] + [e.at for e in loaded.timeline]
     assert all(t is not None and t.tzinfo is UTC for t in times)
     assert loaded.started_at == T0  # the CET input is the same instant
-    assert list(loaded.items) == ["1.1", "1.2", "2.1"]
+    assert list(loaded.items) == ["1.1", "1.2", "1.3", "2.1"]
+    assert loaded.items["1.3"].via == "reaction"
 
 
 def test_items_come_back_in_checklist_order(store: Store) -> None:

@@ -124,12 +124,12 @@ def decide(
     match event:
         case Started():
             raise CoreError("This incident has already started.")
-        case ItemChecked(actor, key):
-            _set_item(plan, actor, key, ItemStatus.DONE)
-        case ItemUnchecked(actor, key):
-            _set_item(plan, actor, key, ItemStatus.OPEN)
-        case ItemSkipped(actor, key):
-            _set_item(plan, actor, key, ItemStatus.SKIPPED)
+        case ItemChecked(actor, key, via):
+            _set_item(plan, actor, key, ItemStatus.DONE, via)
+        case ItemUnchecked(actor, key, via):
+            _set_item(plan, actor, key, ItemStatus.OPEN, via)
+        case ItemSkipped(actor, key, via):
+            _set_item(plan, actor, key, ItemStatus.SKIPPED, via)
         case Assigned(actor, key, assignee):
             _assign(plan, actor, key, assignee)
         case OwnerChanged(actor, owner):
@@ -190,14 +190,19 @@ def _require(plan: Plan, actor: str, roles: list[str], what: str) -> None:
 _VERB = {ItemStatus.DONE: "checked", ItemStatus.OPEN: "unchecked", ItemStatus.SKIPPED: "skipped"}
 
 
-def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus) -> None:
+def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus, via: str) -> None:
     playbook, key = plan.playbook, item_key(plan.playbook, ref)
     item = plan.state.items[key]
     if item.status is status:
         return
     closed = status is not ItemStatus.OPEN
     changed = item.model_copy(
-        update={"status": status, "by": actor if closed else None, "at": plan.now if closed else None}
+        update={
+            "status": status,
+            "by": actor if closed else None,
+            "at": plan.now if closed else None,
+            "via": via if closed else None,
+        }
     )
     plan.update(items={**plan.state.items, key: changed})
     plan.log(actor, _VERB[status], f"{_VERB[status]} {key} {playbook.item(key).title}")

@@ -20,18 +20,21 @@ class Started:
 class ItemChecked:
     actor: str
     key: str
+    via: str = "command"  # or "reaction": reconciliation only undoes what reactions did
 
 
 @dataclass(frozen=True)
 class ItemUnchecked:
     actor: str
     key: str
+    via: str = "command"  # or "reaction": reconciliation only undoes what reactions did
 
 
 @dataclass(frozen=True)
 class ItemSkipped:
     actor: str
     key: str
+    via: str = "command"  # or "reaction": reconciliation only undoes what reactions did
 
 
 @dataclass(frozen=True)

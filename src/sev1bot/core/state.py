@@ -27,6 +27,7 @@ class ItemState(BaseModel):
     by: str | None = None  # username of whoever last checked or skipped it
     at: datetime | None = None
     assignee: str | None = None
+    via: str | None = None  # how it was closed: "command" or "reaction"
 
 
 class TimelineEntry(BaseModel):

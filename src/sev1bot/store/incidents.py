@@ -51,6 +51,7 @@ def _item_rows(state: IncidentState) -> dict[str, dict[str, Any]]:
             "by": item.by,
             "at": _aware(item.at, f"incident {state.id!r} item {key} at"),
             "assignee": item.assignee,
+            "via": item.via,
         }
     return rows
 
@@ -206,7 +207,7 @@ def load_incidents(
             escalations_sent=head.escalations_sent,
             items={
                 row.key: ItemState(
-                    key=row.key, status=ItemStatus(row.status), by=row.by, at=row.at, assignee=row.assignee
+                    key=row.key, status=ItemStatus(row.status), by=row.by, at=row.at, assignee=row.assignee, via=row.via
                 )
                 for row in sorted(item_rows[head.id], key=lambda row: _natural(row.key))
             },

@@ -66,6 +66,7 @@ items = Table(
     Column("by", Text, nullable=True),
     Column("at", UTCDateTime, nullable=True),
     Column("assignee", Text, nullable=True),
+    Column("via", Text, nullable=True),
     PrimaryKeyConstraint("incident_id", "key"),
     CheckConstraint("status IN ('open', 'done', 'skipped')", name="status"),
 )
@@ -133,7 +134,7 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),  # delivery order, and a stable retry id
     _incident_fk(),
-    Column("effect", Text, nullable=False),  # sev1bot.service.codec.dump_effect
+    Column("effect", Text, nullable=False),  # sev1bot.core.codec.dump_effect
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "incident_id", "id"),
 )
