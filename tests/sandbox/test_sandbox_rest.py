@@ -32,6 +32,7 @@ async def test_driver_logs_in_with_a_token_and_learns_its_user_id(sandbox: Sandb
     assert ID.match(me["id"]) and isinstance(me["create_at"], int) and me["create_at"] > 1_600_000_000_000
 
 
+@pytest.mark.contract_bad_requests
 async def test_json_answers_carry_exact_headers_and_errors_carry_the_request_id(
     sandbox: Sandbox, people: People
 ) -> None:
@@ -125,6 +126,7 @@ async def test_channel_create_get_and_duplicate_name(
     assert (await alice.get(f"/api/v4/teams/{sandbox.team.id}/channels/name/sev1-db")).status == 404
 
 
+@pytest.mark.contract_bad_requests
 @pytest.mark.parametrize(
     ("body", "error_id"),
     [
@@ -148,6 +150,7 @@ async def test_invalid_channels_are_refused_naming_the_field(
     assert (reply.status, reply.body["id"]) == (400, error_id)
 
 
+@pytest.mark.contract_bad_requests
 async def test_malformed_json_is_a_400(sandbox: Sandbox) -> None:
     headers = {"Authorization": f"Bearer {sandbox.tokens['bob']}", "Content-Type": "application/json"}
     async with (

@@ -223,7 +223,7 @@ async def test_resume_after_a_drop_delivers_what_was_missed_without_hello(
 ) -> None:
     first = await listen("alice")
     connection_id = (await first.receive())["data"]["connection_id"]
-    assert sandbox.hub.drop_all() == 1
+    assert sandbox.drop_websockets() == 1
     with pytest.raises(ConnectionError):
         await first.receive()
     bob = await people("bob")
@@ -241,7 +241,7 @@ async def test_resume_replays_from_the_dead_queue(sandbox: Sandbox, listen: List
     for i in range(3):
         await post(bob, sandbox.channel("town-square").id, f"m{i}")
     seen = [await first.receive() for _ in range(3)]
-    sandbox.hub.drop_all()
+    sandbox.drop_websockets()
     resumed = await _resume(sandbox, listen, connection_id, 2)
     replayed = [await resumed.receive(), await resumed.receive()]
     assert [f["seq"] for f in replayed] == [2, 3] and replayed == seen[1:]
@@ -263,11 +263,11 @@ async def test_resume_that_cannot_be_honoured_starts_over_with_hello(
         await post(bob, sandbox.channel("town-square").id, f"m{i}")
     for _ in range(3):
         await first.receive()
-    sandbox.hub.drop_all()
+    sandbox.drop_websockets()
     with pytest.raises(ConnectionError):
         await first.receive()
     if case == "restart":
-        sandbox.hub.restart()
+        sandbox.restart()
     if case == "expired":
         sandbox.config.inactive_connection_ttl = 0.0
     if case == "queue overflow":
@@ -295,7 +295,7 @@ async def test_malformed_resume_query_is_cut(sandbox: Sandbox, listen: Listen) -
 async def test_first_frame_auth_never_resumes(sandbox: Sandbox, listen: Listen) -> None:
     first = await listen("alice")
     connection_id = (await first.receive())["data"]["connection_id"]
-    sandbox.hub.drop_all()
+    sandbox.drop_websockets()
     stream = await listen(query={"connection_id": connection_id, "sequence_number": "1"})
     await stream.send("authentication_challenge", 1, {"token": sandbox.tokens["alice"]})
     hello = await stream.receive()

@@ -22,6 +22,7 @@ from sev1bot.sandbox.buttons import ButtonOps
 from sev1bot.sandbox.client import ApiClient
 from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
+from sev1bot.sandbox.contract import ContractChecker, contract_middleware
 from sev1bot.sandbox.faults import Faults, RequestRecord, fault_middleware, request_log_middleware
 from sev1bot.sandbox.hub import Hub
 from sev1bot.sandbox.ids import new_id
@@ -41,8 +42,14 @@ log = logging.getLogger(__name__)
 class Sandbox:
     """The server plus its controls. Use ``Sandbox.running(...)`` or ``start()``/``stop()``."""
 
-    def __init__(self, seed: Seed | str | Path | None = None, config: SandboxConfig | None = None) -> None:
+    def __init__(
+        self,
+        seed: Seed | str | Path | None = None,
+        config: SandboxConfig | None = None,
+        contract: ContractChecker | None = None,
+    ) -> None:
         self.config = config or SandboxConfig()
+        self.contract = contract
         self.admin_token = self.config.admin_token or new_id()
         self.state = State()
         self.hub = Hub(self.state, self.config)
@@ -62,9 +69,12 @@ class Sandbox:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, seed: Seed | str | Path | None = None, **settings: Any) -> AsyncIterator[Sandbox]:
-        """Start a sandbox for the duration of the block. ``settings`` are SandboxConfig fields."""
-        sandbox = cls(seed, dataclasses.replace(SandboxConfig(), **settings))
+    async def running(
+        cls, seed: Seed | str | Path | None = None, contract: ContractChecker | None = None, **settings: Any
+    ) -> AsyncIterator[Sandbox]:
+        """Start a sandbox for the duration of the block. ``settings`` are SandboxConfig fields;
+        ``contract`` checks every API request and response against the OpenAPI spec."""
+        sandbox = cls(seed, dataclasses.replace(SandboxConfig(), **settings), contract)
         await sandbox.start()
         try:
             yield sandbox
@@ -78,6 +88,8 @@ class Sandbox:
             api_errors,
             fault_middleware(self.faults),
         ]
+        if self.contract is not None:
+            middlewares.insert(2, contract_middleware(self.contract))
         app = web.Application(middlewares=middlewares)
         app[SERVICES] = self.services
         rest.add_routes(app)

@@ -1,0 +1,178 @@
+"""Contract checking: every API request and response validated against the official OpenAPI v4 spec.
+
+An optional middleware of the sandbox (tests turn it on). It records ``Violation``s instead of failing
+requests, so the test that caused one can fail with a clear message. The spec is large (3 s to load):
+``load_contract`` caches it per file for the life of the process.
+
+Where the server and the spec disagree the server wins, so these are not checked:
+- security requirements: the spec demands a bearer token everywhere, the server also takes the
+  MMAUTHTOKEN cookie and ``access_token`` and has public routes such as ``/system/ping``;
+- response statuses the spec does not list for an operation (e.g. 404 on GetPost): only the body is
+  checked, and it must be an AppError;
+- the rate limiter's plain-text 429, which the spec documents in prose only;
+- ``/api/v4/websocket`` (no HTTP operation), ``/hooks/...`` (not API v4) and ``/sandbox/admin``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from multidict import CIMultiDict
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.responses.exceptions import ResponseNotFound
+from openapi_core.validation.request.validators import V30RequestValidator
+
+log = logging.getLogger(__name__)
+
+SPEC_HOST = "http://localhost:8065"  # the default of the spec's server variable
+_EXEMPT_PREFIXES = ("/api/v4/websocket", "/sandbox/admin")
+
+
+class _NoSecurityRequestValidator(V30RequestValidator):
+    """The server accepts cookies, query tokens and anonymous routes the spec's global bearerAuth forbids."""
+
+    def _get_security(self, parameters: Any, operation: Any) -> dict[str, str] | None:
+        return None
+
+
+@dataclass
+class Violation:
+    side: str  # "request" or "response"
+    method: str
+    path: str
+    status: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        status = f" -> {self.status}" if self.status is not None else ""
+        return f"{self.side} {self.method} {self.path}{status}: {self.problem}"
+
+
+@dataclass
+class _Request:
+    """openapi-core's Request protocol."""
+
+    method: str
+    path: str
+    body: bytes | None
+    content_type: str
+    parameters: RequestParameters
+    host_url: str = SPEC_HOST
+
+
+@dataclass
+class _Response:
+    """openapi-core's Response protocol."""
+
+    data: bytes
+    status_code: int
+    content_type: str
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+
+
+@functools.cache
+def load_contract(spec_path: Path) -> OpenAPI:
+    """Parse and index the spec once per process (it is ~800 KB)."""
+    with spec_path.open(encoding="utf-8") as handle:
+        data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return OpenAPI.from_dict(data, config=Config(request_validator_cls=_NoSecurityRequestValidator))
+
+
+def _describe(exc: BaseException) -> str:
+    """openapi-core wraps the useful part (the JSON-schema messages) in a chain of causes."""
+    messages: list[str] = []
+    chain: list[str] = []
+    node: BaseException | None = exc
+    while node is not None:
+        chain.append(str(node))
+        messages += [getattr(e, "message", str(e)) for e in getattr(node, "schema_errors", None) or []]
+        node = node.__cause__
+    if messages:
+        return f"{chain[0]}: {'; '.join(dict.fromkeys(messages))}"
+    return "; ".join(dict.fromkeys(part for part in chain if part))
+
+
+class ContractChecker:
+    def __init__(self, openapi: OpenAPI) -> None:
+        self.openapi = openapi
+        self.violations: list[Violation] = []
+
+    @staticmethod
+    def exempt(path: str) -> bool:
+        return not path.startswith("/api/v4/") or path.startswith(_EXEMPT_PREFIXES)
+
+    def check_request(self, request: web.Request, body: bytes) -> _Request | None:
+        """Record what is wrong with the request; None when the spec has no such operation."""
+        checked = _Request(
+            method=request.method.lower(),
+            path=request.path,
+            body=body or None,
+            content_type=request.headers.get("Content-Type", ""),
+            parameters=RequestParameters(
+                query=request.query,
+                header=request.headers,
+                cookie=request.cookies,
+            ),
+        )
+        known = True
+        for error in self.openapi.iter_request_errors(checked):
+            known = known and not isinstance(error, PathError)
+            self._record("request", request.method, request.path, None, _describe(error))
+        return checked if known else None
+
+    def check_response(self, request: web.Request, checked: _Request, response: web.Response) -> None:
+        status = response.status
+        content_type = response.headers.get("Content-Type", "")
+        if status == 429 and content_type.startswith("text/plain"):
+            return
+        raw = response.body if isinstance(response.body, bytes) else b""
+        answer = _Response(raw, status, content_type.split(";")[0].strip(), CIMultiDict(response.headers))
+        for error in self.openapi.iter_response_errors(checked, answer):
+            if isinstance(error, ResponseNotFound) and status >= 400:
+                self._check_app_error(request, status, content_type, raw)
+            else:
+                self._record("response", request.method, request.path, status, _describe(error))
+
+    def _check_app_error(self, request: web.Request, status: int, content_type: str, raw: bytes) -> None:
+        """An error status the spec does not list: the body must still be the server's AppError."""
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        ok = (
+            content_type == "application/json"
+            and isinstance(body, dict)
+            and all(isinstance(body.get(k), str) for k in ("id", "message", "request_id"))
+            and body.get("status_code") == status
+        )
+        if not ok:
+            self._record("response", request.method, request.path, status, f"not an AppError: {raw[:200]!r}")
+
+    def _record(self, side: str, method: str, path: str, status: int | None, problem: str) -> None:
+        violation = Violation(side, method, path, status, problem)
+        log.warning("contract violation: %s", violation)
+        self.violations.append(violation)
+
+
+def contract_middleware(checker: ContractChecker) -> Middleware:
+    @web.middleware
+    async def contract(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if checker.exempt(request.path):
+            return await handler(request)
+        checked = checker.check_request(request, await request.read())
+        response = await handler(request)
+        if checked is not None and isinstance(response, web.Response):
+            checker.check_response(request, checked, response)
+        return response
+
+    return contract
