@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", help="YAML or JSON file describing the team, users and bot to create")
 
     validate = sub.add_parser("validate", help="check playbook files and print a summary of each")
-    validate.add_argument("paths", nargs="*", default=["playbooks"], help="files or directories (default: playbooks)")
+    validate.add_argument(
+        "paths", nargs="*", default=["playbooks"], help="files or directories (default: playbooks)"
+    )
     return parser
 
 
@@ -33,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sev1bot.playbook.validate import main as validate_main
 
         return validate_main(args.paths)
+    if args.command == "run":
+        from sev1bot.service.main import run
+
+        return run(args.config, args.log_json)
     if args.command == "sandbox":
         from sev1bot.sandbox.cli import main as sandbox_main
 

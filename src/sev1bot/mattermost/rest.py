@@ -33,6 +33,7 @@ from sev1bot.mattermost.errors import (
     Forbidden,
     MattermostError,
     RateLimited,
+    NotFound,
     RegistrationError,
     ServerError,
     Unauthorized,
@@ -185,6 +186,18 @@ class MattermostAPI:
         return User.model_validate(
             await self._call("user_by_username", lambda: self._driver.users.get_user_by_username(name))
         )
+
+    async def user(self, user_id: str) -> User:
+        return User.model_validate(await self._call("user", lambda: self._driver.users.get_user(user_id)))
+
+    async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` is a member of the channel (404 from the server means no)."""
+        path = f"/api/v4/channels/{channel_id}/members/{user_id}"
+        try:
+            await self._call("channel_member", lambda: self._driver.client.get(path))
+        except NotFound:
+            return False
+        return True
 
     async def users_by_usernames(self, usernames: Iterable[str]) -> list[User]:
         """The users that exist among ``usernames``; unknown names are simply absent from the result."""

@@ -1,12 +1,13 @@
 """Wake-ups at due times, on APScheduler's AsyncIOScheduler.
 
-APScheduler only wakes the bot; the store holds the durable truth (``IncidentState.timers`` and the ``sent`` table),
-so jobs live in memory and are rebuilt from the database at start-up. Every job calls one callback with ids only,
-and job ids are deterministic, so scheduling the same timer twice replaces it.
+APScheduler only wakes the bot; the store holds the durable truth (``IncidentState.timers`` and the
+``sent`` table), so jobs live in memory and are rebuilt from the database at start-up. Every job calls one
+callback with ids only, and job ids are deterministic, so scheduling the same timer twice replaces it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -53,15 +54,16 @@ class Timers:
         log.debug("timer %s for incident %s due at %s", key, incident_id, at.isoformat())
 
     def cancel(self, incident_id: str, key: str) -> None:
-        try:
+        with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(job_id(incident_id, key))
-        except JobLookupError:
-            pass
 
     def cancel_incident(self, incident_id: str) -> None:
         for job in self._scheduler.get_jobs():
             if job.id.startswith(f"{incident_id}|"):
                 job.remove()
+
+    def cancel_all(self) -> None:
+        self._scheduler.remove_all_jobs()
 
     def pending(self) -> dict[str, datetime]:
         """Job id -> next run time, for tests and the health endpoint."""

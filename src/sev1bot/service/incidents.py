@@ -1,0 +1,318 @@
+"""The incident service: slash commands, reactions and timers become core events; their effects become work.
+
+Every change goes the same way: load the incident with a lock, ``decide``, commit the new state together
+with its effects (the outbox), answer, then deliver the effects in the background (see ``executor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sev1bot import commands as cmd
+from sev1bot.core import render
+from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.decide import CoreError, Decision, decide, start
+from sev1bot.core.effects import ItemPost
+from sev1bot.core.events import (
+    Assigned,
+    Event,
+    ItemChecked,
+    ItemSkipped,
+    ItemUnchecked,
+    OwnerChanged,
+    Reopened,
+    Resolved,
+    Started,
+    StatusUpdate,
+    TimerDue,
+)
+from sev1bot.core.naming import channel_name, with_suffix
+from sev1bot.core.state import IncidentState, ItemStatus
+from sev1bot.mattermost.errors import MattermostError, NotFound
+from sev1bot.mattermost.events import Reaction
+from sev1bot.playbook.schema import Playbook
+from sev1bot.service.executor import Executor
+from sev1bot.service.http import ActionRequest, CommandRequest, CommandResponse
+from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, StoreUnavailable
+from sev1bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_RETRY = timedelta(seconds=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ephemeral(text: str) -> CommandResponse:
+    return CommandResponse(response_type="ephemeral", text=text)
+
+
+class IncidentService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        executor: Executor,
+        playbooks: dict[str, Playbook],
+        default_playbook: str,
+        calendar: BusinessCalendar,
+        site_url: str,
+        clock: Clock = utcnow,
+        can_deliver: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.playbooks = playbooks
+        self.default_playbook = default_playbook
+        self.calendar = calendar
+        self.site_url = site_url.rstrip("/")
+        self.clock = clock
+        self.can_deliver = can_deliver  # only the leader delivers; others leave the outbox to it
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- slash commands --------------------------------------------------------------------------------
+
+    async def handle_command(self, req: CommandRequest) -> CommandResponse:
+        try:
+            command = cmd.parse_command(req.text)
+        except cmd.UsageError as exc:
+            return _ephemeral(f"{exc.message}\nUsage: `{exc.usage_line}`")
+        actor = req.user_name
+        try:
+            match command:
+                case cmd.Help():
+                    return _ephemeral(cmd.help_text())
+                case cmd.List():
+                    return _ephemeral(await self._list())
+                case cmd.Start(customer, summary):
+                    return await self._start(req, customer, summary)
+            incident = await asyncio.to_thread(self.store.incident_by_channel_id, req.channel_id)
+            if incident is None:
+                return _ephemeral(
+                    "This is not an incident channel. Run this in the incident's channel, "
+                    "or `/sev1 list` to find it."
+                )
+            if not await self.executor.is_member(req.channel_id, req.user_id):
+                return _ephemeral("Only members of this incident channel can change the incident.")
+            return await self._in_incident(incident, command, actor)
+        except CoreError as exc:
+            return _ephemeral(str(exc))
+        except (StoreUnavailable, MattermostError) as exc:
+            log.warning("command %r failed: %s", req.text[:40], exc)
+            return _ephemeral(
+                "sev1bot could not do that right now (the server or database is unavailable). "
+                "Nothing was changed; please try again in a moment."
+            )
+
+    async def handle_action(self, req: ActionRequest) -> dict[str, object]:
+        return {"ephemeral_text": "This button is not in use."}
+
+    async def _in_incident(
+        self, incident: IncidentState, command: cmd.Command, actor: str
+    ) -> CommandResponse:
+        playbook = await asyncio.to_thread(self.store.load_playbook, incident.id)
+        event: Event
+        match command:
+            case cmd.Status():
+                return _ephemeral(render.status_board(incident, playbook, self.clock(), self.calendar, []))
+            case cmd.Timeline():
+                return _ephemeral(render.timeline(incident, self.calendar))
+            case cmd.Check(key):
+                event = ItemChecked(actor, key)
+            case cmd.Uncheck(key):
+                event = ItemUnchecked(actor, key)
+            case cmd.Skip(key):
+                event = ItemSkipped(actor, key)
+            case cmd.Assign(key, username):
+                event = Assigned(actor, key, username)
+            case cmd.Owner(username):
+                event = OwnerChanged(actor, username)
+            case cmd.Update(text):
+                event = StatusUpdate(actor, text)
+            case cmd.Resolve(note):
+                event = Resolved(actor, note)
+            case cmd.Reopen():
+                event = Reopened(actor)
+            case _:
+                return _ephemeral("That command does not apply inside an incident channel.")
+        decision = await self.apply(incident.id, event)
+        if decision is None or not decision.effects:
+            return _ephemeral("Nothing to change: that is already so.")
+        return _ephemeral(f"Done: {render.describe_event(event)}.")
+
+    async def _list(self) -> str:
+        active = await asyncio.to_thread(self.store.active_incidents)
+        if not active:
+            return "No active incidents."
+        now = self.clock()
+        lines = ["| Incident | Customer | Owner | Open for |", "|---|---|---|---|"]
+        for state in sorted(active, key=lambda s: s.started_at):
+            lines.append(
+                f"| ~{state.channel_name} | {render.inline(state.customer)} | @{state.owner} "
+                f"| {render.fmt_elapsed(now - state.started_at)} |"
+            )
+        return "\n".join(lines)
+
+    async def _start(self, req: CommandRequest, customer: str, summary: str) -> CommandResponse:
+        playbook = self.playbooks[self.default_playbook]
+        now = self.clock()
+        base = channel_name(now, customer, self.calendar.timezone)
+        for n in range(1, 100):
+            name = base if n == 1 else with_suffix(base, n)
+            if await asyncio.to_thread(self.store.channel_name_taken, name):
+                continue
+            if await self.executor.channel_exists(name):
+                continue
+            incident_id = secrets.token_hex(6)
+            event = Started(incident_id, req.user_name, customer, name, summary)
+            decision = start(event, playbook, now, self.calendar)
+            try:
+                await asyncio.to_thread(
+                    self.store.create_incident, decision.state, playbook, decision.effects
+                )
+            except ChannelNameTaken:
+                continue
+            self._deliver(incident_id)
+            link = f"{self.site_url}/{self.executor.team.name}/channels/{name}"
+            return CommandResponse(
+                response_type="ephemeral",
+                text=f"Started Sev 1 incident for **{render.inline(customer)}**: [~{name}]({link}). "
+                "The checklist is being posted there now.",
+                goto_location=link,
+            )
+        return _ephemeral(
+            "Could not find a free channel name for this incident; try a shorter customer name."
+        )
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    async def apply(self, incident_id: str, event: Event) -> Decision | None:
+        """Decide and commit one event with its effects, then deliver them. CoreError reaches the caller."""
+        now = self.clock()
+
+        def step(state: IncidentState, playbook: Playbook) -> Decision:
+            return decide(state, event, playbook, now, self.calendar)
+
+        try:
+            decision = await asyncio.to_thread(self.store.apply, incident_id, step)
+        except IncidentNotFound:
+            log.warning("event %s for unknown incident %s dropped", type(event).__name__, incident_id)
+            return None
+        if decision.effects:
+            self._deliver(incident_id)
+        return decision
+
+    async def on_timer(self, incident_id: str, key: str) -> None:
+        try:
+            await self.apply(incident_id, TimerDue(key))
+        except (StoreUnavailable, MattermostError) as exc:
+            # The timer stays in the state; the next start-up or retry sweep fires it again (the core
+            # dedupes), so an outage delays a ping but never loses it.
+            log.warning("timer %s of incident %s failed: %s; retrying in 5 s", key, incident_id, exc)
+            self.executor.timers.schedule(incident_id, key, self.clock() + _RETRY)
+
+    async def on_reaction(self, reaction: Reaction, added: bool) -> None:
+        """A reaction on one of our item posts checks, unchecks or skips that item."""
+        if reaction.user_id == self.executor.team.bot_user_id:
+            return
+        found = await asyncio.to_thread(self.store.ref_for_post, reaction.post_id)
+        if found is None:
+            return
+        incident_id, ref = found
+        if not isinstance(ref, ItemPost):
+            return
+        playbook = await asyncio.to_thread(self.store.load_playbook, incident_id)
+        if reaction.emoji_name not in (*playbook.reactions.check, *playbook.reactions.skip):
+            return
+        # Decide from what the post carries now, not from the event alone, so that duplicate and
+        # out-of-order events converge on the state that clean delivery gives.
+        current = await self.executor.api.reactions(reaction.post_id)
+        await self._follow_reactions(incident_id, playbook, ref.key, current, (reaction, added))
+
+    async def _follow_reactions(
+        self,
+        incident_id: str,
+        playbook: Playbook,
+        key: str,
+        current: list[Reaction],
+        trigger: tuple[Reaction, bool] | None,
+    ) -> None:
+        """Bring one item in line with the reactions on its post.
+
+        Live (``trigger`` set), removing the last check mark unchecks the item however it was checked. In
+        reconciliation (no trigger), only what a reaction did is undone: an item checked by command stays.
+        """
+        bot = self.executor.team.bot_user_id
+        humans = [r for r in current if r.user_id != bot]
+        checks = [r for r in humans if r.emoji_name in playbook.reactions.check]
+        skips = [r for r in humans if r.emoji_name in playbook.reactions.skip]
+        state = await asyncio.to_thread(self.store.load, incident_id)
+        if state is None or key not in state.items:
+            return
+        item = state.items[key]
+        removed_check = (
+            trigger is not None and not trigger[1] and trigger[0].emoji_name in playbook.reactions.check
+        )
+        undo = item.via == "reaction" or removed_check or (trigger is not None and not trigger[1])
+        event: Event | None = None
+        if checks and item.status is not ItemStatus.DONE:
+            event = ItemChecked(await self._actor(checks, trigger), key, via="reaction")
+        elif (
+            not checks
+            and skips
+            and (item.status is ItemStatus.OPEN or (item.status is ItemStatus.DONE and undo))
+        ):
+            event = ItemSkipped(await self._actor(skips, trigger), key, via="reaction")
+        elif not checks and not skips and item.status is not ItemStatus.OPEN and undo:
+            who = await self.executor.users.username(trigger[0].user_id) if trigger else "sev1bot"
+            event = ItemUnchecked(who, key, via="reaction")
+        if event is not None:
+            try:
+                await self.apply(incident_id, event)
+            except CoreError as exc:
+                log.info("reaction on %s of incident %s refused: %s", key, incident_id, exc)
+
+    async def _actor(self, reactions: list[Reaction], trigger: tuple[Reaction, bool] | None) -> str:
+        """Who did it: the person whose reaction arrived, else whoever reacted first."""
+        if trigger is not None and trigger[1] and any(r.user_id == trigger[0].user_id for r in reactions):
+            return await self.executor.users.username(trigger[0].user_id)
+        earliest = min(reactions, key=lambda r: r.create_at)
+        return await self.executor.users.username(earliest.user_id)
+
+    async def reconcile(self) -> None:
+        """Apply reactions made while the bot was away (start-up, or a websocket gap it could not resume)."""
+        for state in await asyncio.to_thread(self.store.active_incidents):
+            playbook = await asyncio.to_thread(self.store.load_playbook, state.id)
+            posts = await asyncio.to_thread(self.store.posts_of, state.id)
+            for ref, post_id in posts.items():
+                if not isinstance(ref, ItemPost):
+                    continue
+                try:
+                    reactions = await self.executor.api.reactions(post_id)
+                except NotFound:
+                    continue
+                await self._follow_reactions(state.id, playbook, ref.key, reactions, None)
+
+    def _deliver(self, incident_id: str) -> None:
+        if not self.can_deliver():
+            return
+        task = asyncio.ensure_future(self.executor.drain(incident_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background delivery failed: %s", task.exception())
+
+    async def idle(self) -> None:
+        """Wait until every background delivery has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

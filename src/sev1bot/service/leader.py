@@ -1,0 +1,100 @@
+"""Leader election over the store: of several replicas, exactly one acts on websocket events and timers.
+
+A lease row in the database names the holder until it expires; the holder renews it every ``renew_every``
+seconds. The fence number grows whenever the holder changes, so a deposed leader that wakes up late can tell
+(``still_leader``) before it acts. A replica that cannot renew in time steps down by itself, before another
+can take over: a takeover needs the lease to expire first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sev1bot.store.errors import StoreError
+from sev1bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE = "leader"
+
+
+class Leadership:
+    def __init__(
+        self,
+        store: Store,
+        holder: str,
+        *,
+        on_elected: Callable[[], Awaitable[None]],
+        on_demoted: Callable[[], Awaitable[None]],
+        ttl: float = 6.0,
+        renew_every: float = 1.5,
+    ) -> None:
+        if renew_every * 2 >= ttl:
+            raise ValueError("renew_every must be well under the lease ttl")
+        self.store = store
+        self.holder = holder
+        self.ttl = ttl
+        self.renew_every = renew_every
+        self._on_elected = on_elected
+        self._on_demoted = on_demoted
+        self.fence: int | None = None
+        self._renewed_at = 0.0
+
+    @property
+    def is_leader(self) -> bool:
+        return self.fence is not None and time.monotonic() - self._renewed_at < self.ttl - self.renew_every
+
+    async def still_leader(self) -> bool:
+        """Check with the database that nobody took over (the fence is unchanged)."""
+        if self.fence is None:
+            return False
+        try:
+            return await asyncio.to_thread(self.store.check_fence, LEASE, self.fence)
+        except StoreError:
+            return self.is_leader
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self._tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.renew_every)
+        finally:
+            if self.fence is not None:
+                await self._step_down("shutting down")
+                try:
+                    await asyncio.to_thread(self.store.release_lease, LEASE, self.holder)
+                except StoreError as exc:
+                    log.warning("could not release the leader lease: %s", exc)
+
+    async def _tick(self) -> None:
+        try:
+            fence = await asyncio.to_thread(
+                self.store.acquire_lease, LEASE, self.holder, timedelta(seconds=self.ttl), datetime.now(UTC)
+            )
+        except StoreError as exc:
+            log.warning("leader lease not renewed: %s", exc)
+            if self.fence is not None and not self.is_leader:
+                await self._step_down("the database is unreachable and the lease is about to expire")
+            return
+        if fence is None:
+            if self.fence is not None:
+                await self._step_down("another replica holds the lease")
+            return
+        self._renewed_at = time.monotonic()
+        if self.fence != fence:
+            was_leader = self.fence is not None
+            self.fence = fence
+            if not was_leader:
+                log.info("this replica (%s) is now the leader (fence %d)", self.holder, fence)
+                await self._on_elected()
+
+    async def _step_down(self, why: str) -> None:
+        log.warning("this replica (%s) is no longer the leader: %s", self.holder, why)
+        self.fence = None
+        await self._on_demoted()
