@@ -207,7 +207,12 @@ def load_incidents(
             escalations_sent=head.escalations_sent,
             items={
                 row.key: ItemState(
-                    key=row.key, status=ItemStatus(row.status), by=row.by, at=row.at, assignee=row.assignee, via=row.via
+                    key=row.key,
+                    status=ItemStatus(row.status),
+                    by=row.by,
+                    at=row.at,
+                    assignee=row.assignee,
+                    via=row.via,
                 )
                 for row in sorted(item_rows[head.id], key=lambda row: _natural(row.key))
             },
