@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 from mattermostautodriver import AsyncTypedDriver
+from mattermostautodriver.exceptions import UnknownMattermostError
 
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.client import ApiClient, EventStream
@@ -91,6 +93,22 @@ async def test_the_driver_retries_an_injected_503_on_a_get(sandbox: Sandbox, dri
     channel = await alice.channels.get_channel(sandbox.channel("town-square").id)
     assert channel["name"] == "town-square"
     assert sandbox.count_requests("GET", "/api/v4/channels/*") == 2
+
+
+async def test_the_driver_sees_injected_failures_and_delays(sandbox: Sandbox) -> None:
+    options = {"url": "127.0.0.1", "port": sandbox.port, "scheme": "http", "token": sandbox.tokens["bob"]}
+    bob = AsyncTypedDriver({**options, "max_retries": 0, "request_timeout": 0.2})
+    try:
+        await bob.login()
+        sandbox.faults.fail_next("POST", "/api/v4/posts", status=500, error_id="sandbox.db_down")
+        with pytest.raises(UnknownMattermostError) as failed:
+            await bob.posts.create_post(channel_id=sandbox.channel("town-square").id, message="x")
+        assert (failed.value.status_code, failed.value.error_id) == (500, "sandbox.db_down")
+        sandbox.faults.delay("GET", "/api/v4/users/me", 0.5)
+        with pytest.raises(httpx.TimeoutException):
+            await bob.users.get_user("me")
+    finally:
+        await bob.close()
 
 
 async def test_faults_and_delays_over_the_admin_routes(sandbox: Sandbox, people: People) -> None:

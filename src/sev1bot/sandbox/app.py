@@ -20,6 +20,7 @@ from aiohttp import web
 from sev1bot.sandbox import admin, rest, rest_commands, rest_posts, websocket
 from sev1bot.sandbox.buttons import ButtonOps
 from sev1bot.sandbox.client import ApiClient
+from sev1bot.sandbox.command_registry import CommandRegistry
 from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.contract import ContractChecker, contract_middleware
@@ -56,13 +57,14 @@ class Sandbox:
         self.posts = PostOps(self.state, self.hub, self.config)
         self.channels = ChannelOps(self.state, self.hub, self.posts)
         self.outbound = Outbound(self.config)
+        self.registry = CommandRegistry(self.state)
         self.commands = CommandOps(self.state, self.posts, self.outbound)
         self.buttons = ButtonOps(self.state, self.posts, self.outbound)
         self.faults = Faults()
         self.rate_limiter = RateLimiter()
         self.seeded: Seeded = apply_seed(self.state, seed if isinstance(seed, Seed) else load_seed(seed))
         self.services = Services(
-            self.config, self.state, self.posts, self.channels, self.commands, self.buttons
+            self.config, self.state, self.posts, self.channels, self.registry, self.commands, self.buttons
         )
         self._runner: web.AppRunner | None = None
         self.port = 0

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sev1bot.sandbox import bodies, errors, permissions
-from sev1bot.sandbox.models import Post, User, attachment_actions
+from sev1bot.sandbox.attachments import attachment_actions
+from sev1bot.sandbox.models import Post, User
 from sev1bot.sandbox.ops_posts import RETAIN_PROPS, PostOps
 from sev1bot.sandbox.outbound import Outbound, OutboundError, trigger_ids
 from sev1bot.sandbox.state import State

@@ -1,4 +1,4 @@
-"""Custom slash commands as the server runs them: registration, execution, answers and ``response_url``.
+"""Running custom slash commands as the server does: execution, answers and ``response_url``.
 
 ``execute`` POSTs the form the server sends (every field and header) to the command's URL and turns the
 answer into posts exactly as ``HandleCommandResponse`` does: ``in_channel`` creates a post by the person
@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from sev1bot.sandbox import bodies, errors, permissions
 from sev1bot.sandbox.ids import is_valid_id, now_ms
@@ -23,42 +23,12 @@ from sev1bot.sandbox.state import State
 
 log = logging.getLogger(__name__)
 
-BUILT_IN_TRIGGERS = frozenset(
-    {
-        *("away", "code", "collapse", "dnd", "echo", "expand", "groupmsg", "header", "help", "invite"),
-        *("invite_people", "join", "kick", "leave", "logout", "me", "msg", "mute", "offline", "online"),
-        *("open", "purpose", "remove", "rename", "search", "settings", "shortcuts", "shrug", "status"),
-    }
-)
 _SLACK_LINK = re.compile(r"<([^<>|]+)\|([^<>|]+)>")
 _SLACK_SPECIAL = re.compile(r"<!(channel|here|all)>")
 _SLACK_USER = re.compile(r"<@([a-z0-9]{26})>")
 _SPACE = re.compile(r"\s")
 _MENTION = re.compile(r"\B@([A-Za-z0-9][A-Za-z0-9.\-_:]*)")
 _CHANNEL_MENTION = re.compile(r"\B~([a-z0-9\-_]+)")
-
-
-def _invalid(field: str, message: str) -> errors.AppError:
-    return errors.AppError(400, f"model.command.is_valid.{field}.app_error", message)
-
-
-def validate(command: Command) -> None:
-    """``Command.IsValid`` plus the trigger rules of ``createCommand``."""
-    if not is_valid_id(command.team_id):
-        raise _invalid("team_id", "Invalid team ID.")
-    if not 1 <= len(command.trigger) <= 128 or command.trigger.startswith("/") or " " in command.trigger:
-        raise _invalid("trigger", "Invalid trigger.")
-    if len(command.url) > 1024 or not command.url:
-        raise _invalid("url", "Invalid URL.")
-    parts = urlsplit(command.url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise _invalid("url_http", "Invalid URL. Must be a valid URL and start with http:// or https://.")
-    if command.method not in {"P", "G"}:
-        raise _invalid("method", "Invalid Method.")
-    if len(command.display_name) > 64:
-        raise _invalid("display_name", "Invalid title.")
-    if len(command.description) > 128:
-        raise _invalid("description", "Invalid description.")
 
 
 def slack_to_markdown(text: str, state: State) -> str:
@@ -80,77 +50,6 @@ class CommandOps:
         self.outbound = outbound
 
     # registration
-    def create(self, actor: User, body: dict[str, Any]) -> Command:
-        team_id = bodies.identifier(body, "team_id")
-        permissions.require_team_admin(self.state, actor, team_id, "manage_slash_commands")
-        command = self._from_body(body, team_id, actor.id)
-        validate(command)
-        self._check_unique(command)
-        self.state.commands[command.id] = command
-        return command
-
-    def _from_body(self, body: dict[str, Any], team_id: str, creator_id: str) -> Command:
-        return Command(
-            team_id=team_id,
-            trigger=bodies.text(body, "trigger").lower(),
-            url=bodies.text(body, "url"),
-            method=bodies.text(body, "method"),
-            creator_id=creator_id,
-            display_name=bodies.text(body, "display_name"),
-            description=bodies.text(body, "description"),
-            username=bodies.text(body, "username"),
-            icon_url=bodies.text(body, "icon_url"),
-            auto_complete=bodies.flag(body, "auto_complete"),
-            auto_complete_desc=bodies.text(body, "auto_complete_desc"),
-            auto_complete_hint=bodies.text(body, "auto_complete_hint"),
-        )
-
-    def _check_unique(self, command: Command) -> None:
-        taken = command.trigger in BUILT_IN_TRIGGERS or any(
-            c.trigger == command.trigger and c.id != command.id
-            for c in self.state.team_commands(command.team_id)
-        )
-        if taken:
-            raise errors.AppError(
-                400,
-                "api.command.duplicate_trigger.app_error",
-                "This trigger word is already in use. Please choose another word.",
-            )
-
-    def listing(self, actor: User, team_id: str, custom_only: bool) -> list[Command]:
-        permissions.require_team_member(self.state, actor, team_id)
-        admin = permissions.is_team_admin(self.state, actor, team_id)
-        if custom_only and not admin:
-            raise errors.permission_denied(actor.id, "manage_slash_commands")
-        commands = self.state.team_commands(team_id)
-        return commands if admin else [c for c in commands if c.auto_complete]
-
-    def managed(self, actor: User, command_id: str) -> Command:
-        """A command the actor may manage; 404 otherwise, so as not to leak that it exists."""
-        command = self.state.command(command_id)
-        if not permissions.is_team_admin(self.state, actor, command.team_id):
-            raise errors.command_not_found(f"command_id={command_id}")
-        return command
-
-    def update(self, actor: User, command_id: str, body: dict[str, Any]) -> Command:
-        if body.get("id") != command_id:
-            raise errors.invalid_body_param("command")
-        old = self.managed(actor, command_id)
-        if bodies.text(body, "team_id") != old.team_id:
-            raise errors.AppError(
-                400, "api.command.team_mismatch.app_error", "Unable to update command across teams."
-            )
-        new = self._from_body(body, old.team_id, old.creator_id)
-        new.id, new.token, new.create_at, new.update_at = old.id, old.token, old.create_at, now_ms()
-        validate(new)
-        self._check_unique(new)
-        self.state.commands[new.id] = new
-        return new
-
-    def delete(self, actor: User, command_id: str) -> None:
-        self.managed(actor, command_id).delete_at = now_ms()
-
-    # running
     async def execute(self, actor: User, body: dict[str, Any], site_url: str) -> dict[str, Any]:
         text = bodies.text(body, "command")
         channel_id = bodies.text(body, "channel_id")

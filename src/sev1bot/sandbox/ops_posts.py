@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from sev1bot.sandbox import bodies, errors, events, permissions
+from sev1bot.sandbox.attachments import assign_action_ids, attachment_actions
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.ids import is_valid_id, new_id, now_ms
 from sev1bot.sandbox.models import (
@@ -15,8 +16,6 @@ from sev1bot.sandbox.models import (
     Post,
     Reaction,
     User,
-    assign_action_ids,
-    attachment_actions,
 )
 from sev1bot.sandbox.state import State
 

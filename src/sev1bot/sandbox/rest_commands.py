@@ -13,7 +13,7 @@ from sev1bot.sandbox.wiring import services
 
 async def create_command(request: web.Request) -> web.Response:
     me = who(request)
-    command = services(request).commands.create(me, await read_object(request, "command"))
+    command = services(request).registry.create(me, await read_object(request, "command"))
     return json_response(command.to_api(), status=201)
 
 
@@ -23,25 +23,25 @@ async def list_commands(request: web.Request) -> web.Response:
     if not is_valid_id(team_id):
         raise errors.invalid_url_param("team_id")
     custom_only = request.query.get("custom_only", "").lower() in {"true", "1", "t"}
-    commands = services(request).commands.listing(me, team_id, custom_only)
+    commands = services(request).registry.listing(me, team_id, custom_only)
     return json_response([c.to_api() for c in commands])
 
 
 async def get_command(request: web.Request) -> web.Response:
     me = who(request)
-    return json_response(services(request).commands.managed(me, path_id(request, "command_id")).to_api())
+    return json_response(services(request).registry.managed(me, path_id(request, "command_id")).to_api())
 
 
 async def update_command(request: web.Request) -> web.Response:
     me = who(request)
     body = await read_object(request, "command")
-    command = services(request).commands.update(me, path_id(request, "command_id"), body)
+    command = services(request).registry.update(me, path_id(request, "command_id"), body)
     return json_response(command.to_api())
 
 
 async def delete_command(request: web.Request) -> web.Response:
     me = who(request)
-    services(request).commands.delete(me, path_id(request, "command_id"))
+    services(request).registry.delete(me, path_id(request, "command_id"))
     return json_response(STATUS_OK)
 
 

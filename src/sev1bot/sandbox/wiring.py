@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sev1bot.sandbox.buttons import ButtonOps
+from sev1bot.sandbox.command_registry import CommandRegistry
 from sev1bot.sandbox.commands import CommandOps
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.ops_channels import ChannelOps
@@ -20,6 +21,7 @@ class Services:
     state: State
     posts: PostOps
     channels: ChannelOps
+    registry: CommandRegistry
     commands: CommandOps
     buttons: ButtonOps
     site_url: str = ""  # set once the server is bound; response_url is built from it
