@@ -1,0 +1,72 @@
+"""After resolution the bot chases the deadlines; after an absence it catches up on what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from harness import Humans, bot_env, eventually, fast_playbook, free_port, react, running_bot, slash
+from test_incident_flow import _channel_ready, _item_post, incident_posts, start_incident
+
+from sev1bot.sandbox.app import Sandbox
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_deadline_reminders_mention_the_owner_and_stop_once_the_item_is_checked(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path
+) -> None:
+    # Escalation far away; every deadline 4 s after resolution, "due soon" 1 s before.
+    playbooks = fast_playbook(tmp_path / "pb", escalate_after="1h", repeat_every="1h", deadlines="4s")
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", playbooks, free_port())
+    async with running_bot(env):
+        await start_incident(sandbox, humans)
+        channel_id = await eventually(lambda: _channel_ready(sandbox, 40), 15, "the checklist")
+        answer = await slash(humans, "alice", channel_id, "check 8.1")  # the retrospective is already done
+        assert answer["text"].startswith("Done"), answer
+        await slash(humans, "jason.blais", channel_id, "resolve")
+
+        def reminders(title: str) -> list[str]:
+            return [
+                p.message
+                for p in incident_posts(sandbox, channel_id)
+                if title in p.message and "@alice" in p.message and not p.root_id  # not the item post itself
+            ]
+
+        async def soon_and_overdue() -> bool:
+            texts = reminders("Draft incident summary analysis")
+            return any("is due" in t for t in texts) and any("overdue" in t for t in texts)
+
+        await eventually(soon_and_overdue, 12, "a due-soon and an overdue reminder for the draft summary")
+        assert not reminders("Complete incident retrospective"), "8.1 was checked before resolution"
+        await slash(humans, "alice", channel_id, "check 8.2")
+        count = len(reminders("Draft incident summary analysis"))
+        await asyncio.sleep(2)
+        assert len(reminders("Draft incident summary analysis")) == count
+        timeline = await slash(humans, "alice", channel_id, "timeline")
+        assert "resolved" in timeline["text"]
+
+
+async def test_reactions_made_while_the_bot_was_down_are_applied_at_start_up(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path
+) -> None:
+    playbooks = fast_playbook(tmp_path / "pb", escalate_after="1h", repeat_every="1h")
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", playbooks, free_port())
+    async with running_bot(env):
+        await start_incident(sandbox, humans)
+        channel_id = await eventually(lambda: _channel_ready(sandbox, 40), 15, "the checklist")
+    item = _item_post(sandbox, channel_id, "3.2")
+    before = sandbox.state.post(item.id).message
+    await react(humans, "brent.fox", item.id, "white_check_mark")
+    await asyncio.sleep(0.3)
+    assert sandbox.state.post(item.id).message == before  # nobody is listening
+
+    async with running_bot(env):
+
+        async def caught_up() -> bool:
+            return "@brent.fox" in sandbox.state.post(item.id).message
+
+        await eventually(caught_up, 10, "the missed check of 3.2 to be applied")
+        status = await slash(humans, "alice", channel_id, "status")
+        assert "1/40" in status["text"]
