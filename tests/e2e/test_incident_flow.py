@@ -85,14 +85,13 @@ async def test_reactions_check_and_uncheck_items_and_update_the_board(
         return "@stu.doherty" in post.message and ":white_check_mark:" in post.message
 
     await eventually(checked, 10, "item 2.3 to show it was checked by stu.doherty")
-    root = sandbox.state.post(item.root_id)
-    assert "1/5" in root.message
+    await eventually(lambda: _contains(sandbox, item.root_id, "1/5"), 5, "stage 2 to count 1 of 5 done")
     board = incident_posts(sandbox, channel_id)[0]
     await eventually(lambda: _contains(sandbox, board.id, "1/40"), 5, "the board to count 1 of 40 done")
 
     await unreact(humans, "stu.doherty", item.id, "white_check_mark")
     await eventually(lambda: _lacks(sandbox, item.id, "@stu.doherty"), 10, "item 2.3 to be open again")
-    assert "0/5" in sandbox.state.post(item.root_id).message
+    await eventually(lambda: _contains(sandbox, item.root_id, "0/5"), 5, "stage 2 to count 0 of 5 done")
 
     # A reaction on a post that is not an item, and an unrelated emoji, change nothing.
     before = sandbox.state.post(item.id).message
