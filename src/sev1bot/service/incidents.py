@@ -17,6 +17,7 @@ from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import CoreError, Decision, decide, start
 from sev1bot.core.effects import ItemPost
+from sev1bot.core.escalation import deadline_dues
 from sev1bot.core.events import (
     Assigned,
     Event,
@@ -121,7 +122,8 @@ class IncidentService:
         event: Event
         match command:
             case cmd.Status():
-                return _ephemeral(render.status_board(incident, playbook, self.clock(), self.calendar, []))
+                dues = deadline_dues(incident, playbook, self.calendar)
+                return _ephemeral(render.status_board(incident, playbook, self.clock(), self.calendar, dues))
             case cmd.Timeline():
                 return _ephemeral(render.timeline(incident, self.calendar))
             case cmd.Check(key):
