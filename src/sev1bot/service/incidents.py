@@ -187,7 +187,6 @@ class IncidentService:
                 response_type="ephemeral",
                 text=f"Started Sev 1 incident for **{render.inline(customer)}**: [~{name}]({link}). "
                 "The checklist is being posted there now.",
-                goto_location=link,
             )
         return _ephemeral(
             "Could not find a free channel name for this incident; try a shorter customer name."
