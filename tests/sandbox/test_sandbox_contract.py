@@ -9,10 +9,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from openapi_core import OpenAPI
+from openapi_core.templating.paths.finders import APICallPathFinder
 
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.client import ApiClient
-from sev1bot.sandbox.contract import ContractChecker
+from sev1bot.sandbox.contract import SPEC_HOST, ContractChecker, IndexedPathFinder
 
 People = Callable[[str], Awaitable[ApiClient]]
 CHANNEL_PATH = f"/api/v4/channels/{'c' * 26}"
@@ -107,3 +108,26 @@ async def test_bad_requests_are_recorded_but_allowed_when_marked(sandbox: Sandbo
     assert (await bob.post("/api/v4/posts", {"channel_id": sandbox.channel("town-square").id})).status == 201
     if sandbox.contract is not None:
         assert [v.side for v in sandbox.contract.violations] == ["request"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v4/users/me"),
+        ("get", "/api/v4/users/username/ian.tien"),
+        ("post", "/api/v4/users/usernames"),
+        ("post", "/api/v4/posts/ephemeral"),
+        ("post", f"/api/v4/posts/{'p' * 26}/actions/{'a' * 26}"),
+        ("get", f"/api/v4/teams/{'t' * 26}/channels/name/war-room"),
+        ("delete", f"/api/v4/users/{'u' * 26}/posts/{'p' * 26}/reactions/white_check_mark"),
+    ],
+)
+def test_the_indexed_path_finder_agrees_with_openapi_core(
+    openapi_contract: OpenAPI | None, method: str, path: str
+) -> None:
+    if openapi_contract is None:
+        pytest.skip("../shared/mattermost/openapi-v4.yaml is absent: OpenAPI contract checks are skipped")
+    url = f"{SPEC_HOST}{path}"
+    fast = IndexedPathFinder(openapi_contract.spec).find(method, url)
+    stock = APICallPathFinder(openapi_contract.spec).find(method, url)
+    assert fast.path_result == stock.path_result and fast.server_result == stock.server_result

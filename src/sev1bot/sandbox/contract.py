@@ -18,17 +18,25 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Any, ClassVar
 
 import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from jsonschema_path import SchemaPath
 from multidict import CIMultiDict
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.datatypes import TemplateResult
+from openapi_core.templating.paths.datatypes import Path
 from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.paths.finders import APICallPathFinder
+from openapi_core.templating.paths.iterators import TemplatePathsIterator
+from openapi_core.templating.paths.parsers import PathParser
+from openapi_core.templating.paths.util import template_path_len
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.validation.request.validators import V30RequestValidator
 
@@ -36,6 +44,36 @@ log = logging.getLogger(__name__)
 
 SPEC_HOST = "http://localhost:8065"  # the default of the spec's server variable
 _EXEMPT_PREFIXES = ("/api/v4/websocket", "/sandbox/admin")
+
+
+class IndexedPathsIterator(TemplatePathsIterator):
+    """openapi-core's path matching, with the spec's ~400 paths and their parsers listed once per spec.
+
+    Same order and results as ``TemplatePathsIterator``: concrete paths first, then templates with the
+    fewest variables; re-walking the spec on every request cost ~3 ms per lookup.
+    """
+
+    _indexes: ClassVar[dict[int, list[tuple[str, SchemaPath, PathParser]]]] = {}
+
+    def __call__(self, name: str, spec: SchemaPath, base_url: str | None = None) -> Iterator[Path]:
+        key = id(spec.accessor)
+        if key not in self._indexes:
+            paths = spec / self.paths_part
+            self._indexes[key] = [
+                (pattern, path, PathParser(pattern, post_expression="$"))
+                for pattern, path in paths.str_items()
+            ]
+        templated: list[Path] = []
+        for pattern, path, parser in self._indexes[key]:
+            if name.endswith(pattern):
+                yield Path(path, TemplateResult(pattern, {}))
+            elif result := parser.search(name):
+                templated.append(Path(path, TemplateResult(pattern, result.named)))
+        yield from sorted(templated, key=template_path_len)
+
+
+class IndexedPathFinder(APICallPathFinder):
+    paths_iterator = IndexedPathsIterator("paths")
 
 
 class _NoSecurityRequestValidator(V30RequestValidator):
@@ -81,11 +119,12 @@ class _Response:
 
 
 @functools.cache
-def load_contract(spec_path: Path) -> OpenAPI:
+def load_contract(spec_path: FilePath) -> OpenAPI:
     """Parse and index the spec once per process (it is ~800 KB)."""
     with spec_path.open(encoding="utf-8") as handle:
         data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return OpenAPI.from_dict(data, config=Config(request_validator_cls=_NoSecurityRequestValidator))
+    config = Config(request_validator_cls=_NoSecurityRequestValidator, path_finder_cls=IndexedPathFinder)
+    return OpenAPI.from_dict(data, config=config)
 
 
 def _describe(exc: BaseException) -> str:
