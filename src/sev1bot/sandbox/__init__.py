@@ -8,8 +8,8 @@ headers, permissions and event shapes. See ``Sandbox`` in ``app``.
 from __future__ import annotations
 
 from sev1bot.sandbox.app import Sandbox
-from sev1bot.sandbox.client import ApiClient, Reply
+from sev1bot.sandbox.client import ApiClient, EventStream, Reply
 from sev1bot.sandbox.config import SandboxConfig
 from sev1bot.sandbox.seed import Seed, SeedError, load_seed
 
-__all__ = ["ApiClient", "Reply", "Sandbox", "SandboxConfig", "Seed", "SeedError", "load_seed"]
+__all__ = ["ApiClient", "EventStream", "Reply", "Sandbox", "SandboxConfig", "Seed", "SeedError", "load_seed"]

@@ -9,7 +9,7 @@ from typing import Any
 from sev1bot.sandbox import bodies, errors, events, permissions
 from sev1bot.sandbox.attachments import assign_action_ids, attachment_actions
 from sev1bot.sandbox.config import SandboxConfig
-from sev1bot.sandbox.ids import is_valid_id, new_id, now_ms
+from sev1bot.sandbox.ids import new_id, now_ms
 from sev1bot.sandbox.models import (
     ActionCookie,
     Channel,
@@ -291,9 +291,3 @@ class PostOps:
             remove_props=[k for k in RETAIN_PROPS if k not in post.props],
         )
         return token
-
-
-def valid_post_id(post_id: str) -> str:
-    if not is_valid_id(post_id):
-        raise errors.invalid_url_param("post_id")
-    return post_id
