@@ -7,13 +7,16 @@ missing server is a failure: CI must never pass by skipping.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from openapi_core import OpenAPI
 from sqlalchemy import create_engine
 
 from pg import Databases, server_problem
+from sev1bot.sandbox.app import Sandbox
+from sev1bot.sandbox.contract import ContractChecker, load_contract
 from sev1bot.store import Store
 from sev1bot.store.tables import metadata
 
@@ -97,3 +100,41 @@ def store(store_url: str) -> Iterator[Store]:
     """A Store on a migrated, empty database, on each backend."""
     with Store(store_url, busy_timeout=10) as opened:
         yield opened
+
+
+# -- the sandbox, contract-checked: every request and response against the official OpenAPI spec -----------
+
+SPEC = Path(__file__).parents[1] / "../shared/mattermost/openapi-v4.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "contract_bad_requests: sends requests the spec forbids on purpose (responses are still checked)",
+    )
+
+
+@pytest.fixture(scope="session")
+def openapi_contract() -> OpenAPI | None:
+    """The official spec, parsed once per session; None (checks skipped) when ../shared is absent."""
+    if not SPEC.is_file():
+        if under_ci():
+            pytest.fail(
+                f"the OpenAPI spec {SPEC.resolve()} is missing (CI=true: failing instead of skipping)"
+            )
+        return None
+    return load_contract(SPEC.resolve())
+
+
+@pytest.fixture
+async def sandbox(request: pytest.FixtureRequest, openapi_contract: OpenAPI | None) -> AsyncIterator[Sandbox]:
+    checker = ContractChecker(openapi_contract) if openapi_contract is not None else None
+    async with Sandbox.running(contract=checker) as sb:
+        yield sb
+    if checker is None:
+        return
+    bad_requests_expected = request.node.get_closest_marker("contract_bad_requests") is not None
+    problems = [v for v in checker.violations if not (bad_requests_expected and v.side == "request")]
+    if problems:
+        listed = "\n".join(f"  {v}" for v in problems)
+        pytest.fail(f"OpenAPI contract violations (spec {SPEC.name}):\n{listed}", pytrace=False)

@@ -12,12 +12,6 @@ from sev1bot.sandbox.app import Sandbox
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox.running() as sb:
-        yield sb
-
-
-@pytest.fixture
 async def humans(sandbox: Sandbox) -> AsyncIterator[Humans]:
     people = Humans(sandbox)
     yield people
