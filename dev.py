@@ -37,8 +37,20 @@ def ensure_venv() -> None:
         print("dev.py: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing sev1bot and its dependencies (pinned by constraints.txt)", flush=True)
-    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-c", "constraints.txt", "-e", ".[dev]"])
+    run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            "constraints.txt",
+            "-e",
+            ".[dev]",
+        ]
+    )
     STAMP.write_text(_inputs_hash())
 
 

@@ -1,11 +1,11 @@
-"""Effects to and from JSON, so that the outbox can keep them in the database between decision and delivery."""
+"""Effects to and from JSON, so the outbox can keep them in the database between decision and delivery."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sev1bot.core import effects as fx
 
@@ -55,7 +55,7 @@ def dump_effect(effect: fx.Effect) -> str:
 
 
 def load_effect(text: str) -> fx.Effect:
-    effect = _decode(json.loads(text))
-    if not isinstance(effect, tuple(_EFFECTS.values())):
+    effect: Any = _decode(json.loads(text))
+    if type(effect) not in _EFFECTS.values():
         raise ValueError("the outbox entry is not an effect")
-    return effect  # type: ignore[no-any-return]
+    return cast(fx.Effect, effect)

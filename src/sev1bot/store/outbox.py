@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from sev1bot.core.effects import Effect
 from sev1bot.core.codec import dump_effect, load_effect
+from sev1bot.core.effects import Effect
 from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
