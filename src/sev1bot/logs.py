@@ -71,5 +71,8 @@ def configure(level: str = "INFO", json: bool = False, stream: object = None) ->
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The driver logs every non-2xx answer (404 lookups included) at ERROR; our adapter reports what matters.
-    logging.getLogger("mattermostautodriver").setLevel(logging.CRITICAL)
+    # Its client module pins "mattermostautodriver.websocket" to INFO itself, so that logger is set too.
+    for name in ("mattermostautodriver", "mattermostautodriver.websocket"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per HTTP request otherwise
