@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1.0,
         metavar="X",
-        help="play X times faster (default 1: about 30 s; escalation and deadlines stay at least 1 s)",
+        help="play X times faster (default 1: about 25 s; escalation and deadlines stay at least 1 s)",
     )
     demo.add_argument(
         "--keep-running",
@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="afterwards keep the sandbox and bot running and print the URL and tokens, until Ctrl-C",
     )
     demo.add_argument("-v", "--verbose", action="store_true", help="show the bot's log (INFO) on stderr")
-    demo.add_argument("--seed", help="sandbox seed file (as for 'sev1bot sandbox'), e.g. to fix the tokens")
+    demo.add_argument(
+        "--seed", metavar="FILE", help="sandbox seed file (as for 'sev1bot sandbox'), e.g. to fix the tokens"
+    )
 
     sandbox = command(
         "sandbox",

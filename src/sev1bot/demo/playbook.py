@@ -36,7 +36,7 @@ class Timings:
 
     @classmethod
     def for_speed(cls, speed: float) -> Timings:
-        """Speed 1 plays in about 30 s; faster speeds shorten pauses, and durations down to 1 s units."""
+        """Speed 1 plays in about 25 s; faster speeds shorten pauses, and durations down to 1 s units."""
         if not speed > 0:
             raise ValueError(f"--speed must be a positive number, got {speed}")
         unit = max(1, round(2 / speed))
