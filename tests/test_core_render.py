@@ -24,13 +24,14 @@ from sev1bot.core.text import ZWJ
 @pytest.mark.parametrize(
     ("delta", "text"),
     [
-        (timedelta(seconds=59), "0m"),
+        (timedelta(seconds=59), "59s"),
+        (timedelta(seconds=60), "1m"),
         (timedelta(minutes=45), "45m"),
         (timedelta(hours=1), "1h"),
         (timedelta(hours=3, minutes=20, seconds=59), "3h 20m"),
         (timedelta(days=2), "2d"),
         (timedelta(days=2, hours=4, minutes=5), "2d 4h"),
-        (timedelta(minutes=-5), "0m"),
+        (timedelta(minutes=-5), "0s"),
     ],
 )
 def test_fmt_elapsed(delta: timedelta, text: str) -> None:

@@ -52,8 +52,11 @@ def fmt_when(moment: datetime, calendar: BusinessCalendar) -> str:
 
 
 def fmt_elapsed(delta: timedelta) -> str:
-    """``45m``, ``1h``, ``3h 20m``, ``2d 4h`` (rounded down to the minute; never negative)."""
-    minutes = max(0, int(delta.total_seconds()) // 60)
+    """``40s``, ``45m``, ``1h``, ``3h 20m``, ``2d 4h``: rounded down, seconds only under a minute."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:

@@ -66,7 +66,7 @@ class Leadership:
                     await asyncio.wait_for(stop.wait(), self.renew_every)
         finally:
             if self.fence is not None:
-                await self._step_down("shutting down")
+                await self._step_down("shutting down", expected=True)
                 try:
                     await asyncio.to_thread(self.store.release_lease, LEASE, self.holder)
                 except StoreError as exc:
@@ -94,7 +94,8 @@ class Leadership:
                 log.info("this replica (%s) is now the leader (fence %d)", self.holder, fence)
                 await self._on_elected()
 
-    async def _step_down(self, why: str) -> None:
-        log.warning("this replica (%s) is no longer the leader: %s", self.holder, why)
+    async def _step_down(self, why: str, *, expected: bool = False) -> None:
+        level = logging.INFO if expected else logging.WARNING
+        log.log(level, "this replica (%s) is no longer the leader: %s", self.holder, why)
         self.fence = None
         await self._on_demoted()
