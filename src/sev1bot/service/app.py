@@ -28,6 +28,7 @@ from sev1bot.playbook.schema import Playbook
 from sev1bot.service.executor import Executor, Team, UserDirectory
 from sev1bot.service.http import TokenVerifier, build_http_app, serve
 from sev1bot.service.incidents import Clock, IncidentService, utcnow
+from sev1bot.service.lanes import Lanes
 from sev1bot.service.leader import Leadership
 from sev1bot.service.timers import Timers
 from sev1bot.store.errors import StoreError
@@ -81,6 +82,10 @@ class Bot:
         self.ready = asyncio.Event()
         self._ws_ping_interval = ws_ping_interval
         self._leader_tasks: list[asyncio.Task[None]] = []
+        # A reaction or gap we could not handle (database or server down): reconcile once they are back.
+        self._reconcile_due = False
+        self._caught_up = False  # the last reconciliation succeeded: nothing missed is left unapplied
+        self.lanes = Lanes()  # reactions, handled off the websocket's read loop, in order per post
 
     # -- start-up --------------------------------------------------------------------------------------
 
@@ -128,25 +133,25 @@ class Bot:
             self.ready.set()
             await stop.wait()
             await leadership
+            await self.lanes.idle()
             await self.service.idle()
 
     def _readiness(self) -> dict[str, Any]:
         ws = self.ws.state.value if self.ws else "off"
         role = "leader" if self.leadership.is_leader else "follower"
-        ready = role == "follower" or ws == ConnectionState.CONNECTED.value
-        return {"ready": ready, "role": role, "websocket": ws}
+        ready = role == "follower" or (ws == ConnectionState.CONNECTED.value and self._caught_up)
+        return {"ready": ready, "role": role, "websocket": ws, "caught_up": self._caught_up}
 
     # -- leadership ------------------------------------------------------------------------------------
 
     async def _elected(self) -> None:
-        service = self._require_service()
         for incident_id, key, due in await asyncio.to_thread(self.store.pending_timers):
             self.timers.schedule(incident_id, key, due)
         self.ws = WebSocketClient(
             self.settings.mattermost_url,
             self.settings.mattermost_token.get_secret_value(),
             self._on_event,
-            service.reconcile,
+            self._reconcile,
             ping_interval=self._ws_ping_interval,
         )
         self._leader_tasks = [
@@ -154,7 +159,7 @@ class Bot:
             asyncio.create_task(self._outbox_loop(), name="outbox"),
         ]
         await self.ws.connected.wait()
-        await self._safely(service.reconcile())
+        await self._reconcile()
 
     async def _demoted(self) -> None:
         if self.ws is not None:
@@ -169,7 +174,16 @@ class Bot:
         service = self._require_service()
         while True:
             await self._safely(service.executor.drain_all())
+            if self._reconcile_due:
+                await self._reconcile()
             await asyncio.sleep(OUTBOX_POLL)
+
+    async def _reconcile(self) -> None:
+        """Catch up with reactions from the server; if that fails, the outbox loop tries again."""
+        self._reconcile_due = False
+        self._caught_up = await self._safely(self._require_service().reconcile())
+        if not self._caught_up:
+            self._reconcile_due = True
 
     # -- events ----------------------------------------------------------------------------------------
 
@@ -177,17 +191,26 @@ class Bot:
         service = self._require_service()
         event = parse_event(raw)
         if isinstance(event, ReactionAdded | ReactionRemoved):
-            await self._safely(service.on_reaction(event.reaction, isinstance(event, ReactionAdded)))
+            reaction, added = event.reaction, isinstance(event, ReactionAdded)
+
+            async def handle() -> None:
+                if not await self._safely(service.on_reaction(reaction, added)):
+                    self._reconcile_due = True  # the reaction is on the server: pick it up when we can
+
+            await self.lanes.submit(reaction.post_id, handle)
 
     async def _on_timer(self, incident_id: str, key: str) -> None:
         if self.leadership.is_leader:
             await self._require_service().on_timer(incident_id, key)
 
-    async def _safely(self, coro: Any) -> None:
+    async def _safely(self, coro: Any) -> bool:
+        """Await ``coro``; log a Mattermost or store failure instead of raising. True if it succeeded."""
         try:
             await coro
         except (MattermostError, StoreError) as exc:
             log.warning("%s", exc)
+            return False
+        return True
 
     def _require_service(self) -> IncidentService:
         if self.service is None:

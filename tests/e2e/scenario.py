@@ -1,0 +1,175 @@
+"""What the fault, HA and security tests look at: the incident as the sandbox stored it.
+
+Every check reads the sandbox's own records (what a person in the channel would see), never the bot's
+memory, so a test can tell "nothing was lost, nothing was posted twice" the same way for an in-process
+bot and for bot subprocesses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from harness import Humans, eventually, slash
+
+from sev1bot.sandbox.app import Sandbox
+from sev1bot.sandbox.models import Channel, Post
+
+STAGES = 8
+ITEMS = 40
+CHECKLIST_POSTS = 1 + STAGES + ITEMS  # board, stage roots, items
+T = TypeVar("T")
+_ITEM_KEY = re.compile(r"^\*\*(\d+\.\d+)\*\* ")
+_ROOT = re.compile(r"^### (\d+) · ")
+
+
+async def until(check: Callable[[], T], within: float, what: str) -> T:
+    """``harness.eventually`` for a plain (not async) check."""
+
+    async def poll() -> T:
+        return check()
+
+    return await eventually(poll, within, what)
+
+
+def bot_posts(sandbox: Sandbox, channel_id: str) -> list[Post]:
+    """The bot's own posts in a channel (no system messages), oldest first."""
+    return [p for p in sandbox.posts_in(channel_id) if p.user_id == sandbox.bot.id and not p.type]
+
+
+def incident_channel(sandbox: Sandbox) -> Channel | None:
+    found = [c for c in sandbox.state.channels.values() if c.name.startswith("sev1-")]
+    assert len(found) <= 1, [c.name for c in found]
+    return found[0] if found else None
+
+
+async def start_incident(sandbox: Sandbox, humans: Humans, text: str = '"Acme Corp" checkout is down') -> str:
+    """Start an incident as alice and wait for the whole checklist; return the incident channel's id."""
+    answer = await slash(humans, "alice", sandbox.channel("town-square").id, f"start {text}")
+    assert "Started Sev 1 incident" in answer.get("text", ""), answer
+    return await checklist_posted(sandbox)
+
+
+async def checklist_posted(sandbox: Sandbox, within: float = 20.0) -> str:
+    async def ready() -> str | None:
+        channel = incident_channel(sandbox)
+        if channel is None or len(item_posts(sandbox, channel.id)) < ITEMS:
+            return None
+        return channel.id
+
+    channel_id: str = await eventually(ready, within, "the whole checklist to be posted")
+    return channel_id
+
+
+def item_key(post: Post) -> str | None:
+    """The stage.item key of an item post, None for any other post."""
+    if not post.root_id:
+        return None
+    found = _ITEM_KEY.match(post.message)
+    return found.group(1) if found else None
+
+
+def item_posts(sandbox: Sandbox, channel_id: str) -> dict[str, Post]:
+    """Item key -> its post (the first one, should there be several)."""
+    out: dict[str, Post] = {}
+    for post in bot_posts(sandbox, channel_id):
+        key = item_key(post)
+        if key is not None:
+            out.setdefault(key, post)
+    return out
+
+
+def item_post(sandbox: Sandbox, channel_id: str, key: str) -> Post:
+    posts = item_posts(sandbox, channel_id)
+    if key not in posts:
+        raise AssertionError(f"no post for item {key}")
+    return sandbox.state.post(posts[key].id)
+
+
+def is_checked(sandbox: Sandbox, channel_id: str, key: str, by: str | None = None) -> bool:
+    message = item_post(sandbox, channel_id, key).message
+    return "done by" in message and (by is None or f"@{by}" in message)
+
+
+def is_skipped(sandbox: Sandbox, channel_id: str, key: str) -> bool:
+    return "skipped by" in item_post(sandbox, channel_id, key).message
+
+
+def pings(sandbox: Sandbox, channel_id: str, ceo: str = "ian.tien") -> list[Post]:
+    """Escalation pings in the incident channel, oldest first."""
+    return [
+        p for p in bot_posts(sandbox, channel_id) if f"@{ceo}" in p.message and "has been open" in p.message
+    ]
+
+
+def dms_to(sandbox: Sandbox, username: str) -> list[Post]:
+    user_id = sandbox.users[username].id
+    return [
+        p
+        for c in sandbox.state.channels.values()
+        if c.type == "D" and user_id in c.name
+        for p in sandbox.posts_in(c.id)
+        if p.user_id == sandbox.bot.id
+    ]
+
+
+@dataclass
+class Layout:
+    """How the bot's posts in an incident channel break down."""
+
+    boards: int
+    stage_roots: int
+    items: Counter[str]
+    other: list[str]
+
+
+def layout(sandbox: Sandbox, channel_id: str) -> Layout:
+    boards = roots = 0
+    items: Counter[str] = Counter()
+    other: list[str] = []
+    for post in bot_posts(sandbox, channel_id):
+        key = item_key(post)
+        if key is not None:
+            items[key] += 1
+        elif post.is_pinned:
+            boards += 1
+        elif not post.root_id and _ROOT.match(post.message):
+            roots += 1
+        else:
+            other.append(post.message)
+    return Layout(boards, roots, items, other)
+
+
+def assert_checklist_once(sandbox: Sandbox, channel_id: str) -> Layout:
+    """One board, one root per stage, one post per item, and no other post twice.
+
+    Escalation pings are left out of the last check: two pings can read the same (elapsed time is shown in
+    whole minutes); tests count them against the schedule instead.
+    """
+    shape = layout(sandbox, channel_id)
+    assert shape.boards == 1, shape.boards
+    assert shape.stage_roots == STAGES, shape.stage_roots
+    assert len(shape.items) == ITEMS and set(shape.items.values()) == {1}, shape.items
+    others = Counter(m for m in shape.other if "has been open" not in m)
+    repeated = {m[:80]: n for m, n in others.items() if n > 1}
+    assert not repeated, f"posted more than once: {repeated}"
+    return shape
+
+
+def assert_checklist_in_order(sandbox: Sandbox, channel_id: str) -> None:
+    """Stage roots and items were created in playbook order (board first)."""
+    posts = bot_posts(sandbox, channel_id)
+    keys = [item_key(p) for p in posts if item_key(p) is not None]
+    expected = sorted(keys, key=lambda k: tuple(int(x) for x in k.split(".")))
+    assert keys == expected, keys
+    assert posts[0].is_pinned, "the status board comes first"
+    roots = [p for p in posts if not p.root_id and _ROOT.match(p.message)]
+    assert [int(m.group(1)) for p in roots if (m := _ROOT.match(p.message))] == list(range(1, STAGES + 1))
+    for post in posts:
+        key = item_key(post)
+        if key is not None:
+            root = sandbox.state.post(post.root_id)
+            assert root.message.startswith(f"### {key.split('.')[0]} · "), (key, root.message[:40])
