@@ -41,6 +41,7 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Pa
             assert pragma("PRAGMA journal_mode").scalar() == "wal"
             assert pragma("PRAGMA foreign_keys").scalar() == 1
             assert pragma("PRAGMA busy_timeout").scalar() == 7000
+            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL: no fsync per commit under WAL
     finally:
         engine.dispose()
 

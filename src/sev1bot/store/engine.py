@@ -1,8 +1,9 @@
 """Engines for the two supported backends, with the connection settings the store relies on.
 
-SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout, and SQLAlchemy rather than
-the sqlite3 module emits BEGIN, so that write transactions can say ``BEGIN IMMEDIATE``: the write lock is
-taken up front and two processes on one file queue up instead of failing or losing an update half way.
+SQLite: WAL (readers never block the writer) with synchronous=NORMAL, foreign keys on, a busy timeout, and
+SQLAlchemy rather than the sqlite3 module emits BEGIN, so that write transactions can say ``BEGIN IMMEDIATE``:
+the write lock is taken up front and two processes on one file queue up instead of failing or losing an
+update half way.
 PostgreSQL: psycopg 3, pre-ping so a restarted server costs one retry rather than an error.
 """
 
@@ -130,6 +131,11 @@ def _enable_wal(cursor: Any, *, deadline: float) -> None:
             time.sleep(0.02)
     if mode != "wal":
         log.warning("SQLite refused WAL mode (got %s); readers will wait for writers", mode)
+        return
+    # In WAL mode NORMAL cannot corrupt the file; it syncs at checkpoints instead of at every commit, so
+    # a power cut (not a crash of the bot) can lose the last commits. FULL cost an fsync per transaction,
+    # several per reaction (docs/performance.md). Production durability is PostgreSQL's job.
+    cursor.execute("PRAGMA synchronous = NORMAL")
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any], *, on: Sequence[str]) -> bool:
