@@ -3,6 +3,11 @@
 Every method is one transaction. Writes on SQLite start with ``BEGIN IMMEDIATE``; ``update`` additionally
 locks the incident row on PostgreSQL (``SELECT ... FOR UPDATE``), so a read-decide-write from two replicas,
 or from a reaction and a slash command at once, runs one after the other and neither update is lost.
+
+Loading an incident reads its items and its whole timeline, which grows with every event; the bot loads
+an incident twice per reaction. So the store keeps the last committed state of each incident it has seen,
+tagged with its version: a load reads the version alone and rebuilds the state only when it changed (every
+save bumps it, whoever saves). A state is remembered only after its transaction committed (statecache.py).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sev1bot.store.errors import (
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_incident
 from sev1bot.store.outbox import OutboxEntry
+from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class Store:
         # An in-memory SQLite database is one shared connection: let one thread use it at a time.
         self._serial: AbstractContextManager[Any] = threading.RLock() if is_memory(parsed) else nullcontext()
         self._playbooks: dict[str, Playbook] = {}
+        self._states = StateCache()  # id -> last committed (state, version)
 
     def migrate(self) -> None:
         """Bring the schema up to the newest revision (safe to call from several processes at once)."""
@@ -93,6 +100,7 @@ class Store:
             if "incidents.id" in message or "pk_incidents" in message:
                 raise IncidentExists(state.id) from None
             raise
+        self._remember(state, 1)
         log.info(
             "incident %s stored (channel %s, playbook %s)", state.id, state.channel_name, state.playbook_id
         )
@@ -108,11 +116,22 @@ class Store:
     def load_versioned(self, incident_id: str) -> tuple[IncidentState, int] | None:
         """The incident and its version, to pass back as ``save(state, expected_version=...)``."""
         with self._tx() as conn:
+            cached = self._states.get(incident_id)
+            if cached is not None:
+                query = select(incidents.c.version).where(incidents.c.id == incident_id)
+                if conn.execute(query).scalar() == cached[1]:
+                    return cached
             found = load_incidents(conn, [incident_id])
-        return found[0] if found else None
+        if not found:
+            return None
+        self._remember(*found[0])
+        return found[0]
 
     def load_playbook(self, incident_id: str) -> Playbook:
         """The playbook as it was when the incident started."""
+        cached = self._playbooks.get(incident_id)
+        if cached is not None:
+            return cached
         with self._tx() as conn:
             return self._playbook(conn, incident_id)
 
@@ -122,7 +141,9 @@ class Store:
         With ``expected_version``, raise Conflict if the stored version differs (someone saved in between).
         """
         with self._save_errors(state), self._tx(write=True) as conn:
-            return save_incident(conn, state, expected_version)
+            version = save_incident(conn, state, expected_version)
+        self._remember(state, version)
+        return version
 
     @overload
     def update(self, incident_id: str, fn: Callable[[IncidentState], IncidentState]) -> IncidentState: ...
@@ -139,8 +160,10 @@ class Store:
         with self._tx(write=True) as conn:
             state, version = self._locked(conn, incident_id)
             result = fn(state)
-            self._write(conn, state, result if isinstance(result, IncidentState) else result[0], version)
-            return result
+            new = result if isinstance(result, IncidentState) else result[0]
+            version = self._write(conn, state, new, version)
+        self._remember(new, version)
+        return result
 
     def apply(self, incident_id: str, step: Callable[[IncidentState, Playbook], D]) -> D:
         """Like :meth:`update`, for a step that also gets the playbook snapshot and returns a decision
@@ -148,9 +171,10 @@ class Store:
         with self._tx(write=True) as conn:
             state, version = self._locked(conn, incident_id)
             decision = step(state, self._playbook(conn, incident_id))
-            self._write(conn, state, decision.state, version)
+            version = self._write(conn, state, decision.state, version)
             outbox.enqueue(conn, incident_id, decision.effects, datetime.now(UTC))
-            return decision
+        self._remember(decision.state, version)
+        return decision
 
     def active_incidents(self) -> list[IncidentState]:
         return self.list_incidents(IncidentStatus.ACTIVE)
@@ -159,7 +183,10 @@ class Store:
         """Incidents in order of start, optionally only those with ``status``."""
         where = None if status is None else incidents.c.status == IncidentStatus(status).value
         with self._tx() as conn:
-            return [state for state, _ in load_incidents(conn, where=where)]
+            found = load_incidents(conn, where=where)
+        for state, version in found:
+            self._remember(state, version)
+        return [state for state, _ in found]
 
     def incident_by_channel_id(self, channel_id: str) -> IncidentState | None:
         with self._tx() as conn:
@@ -281,20 +308,32 @@ class Store:
 
     # -- plumbing --------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _locked(conn: Connection, incident_id: str) -> tuple[IncidentState, int]:
+    def _locked(self, conn: Connection, incident_id: str) -> tuple[IncidentState, int]:
         """Load the incident, holding its row lock (PostgreSQL) until the transaction ends."""
+        cached = self._states.get(incident_id)
+        if cached is not None:
+            query = select(incidents.c.version).where(incidents.c.id == incident_id).with_for_update()
+            version = conn.execute(query).scalar()
+            if version is None:
+                raise IncidentNotFound(incident_id)
+            if version == cached[1]:
+                return cached
         found = load_incidents(conn, [incident_id], lock=True)
         if not found:
             raise IncidentNotFound(incident_id)
         return found[0]
 
-    def _write(self, conn: Connection, old: IncidentState, new: object, version: int) -> None:
+    def _write(self, conn: Connection, old: IncidentState, new: object, version: int) -> int:
+        """Save ``new`` over ``old`` (loaded at ``version``) if it differs; the version it is stored at."""
         if not isinstance(new, IncidentState) or new.id != old.id:
             raise ValueError(f"incident {old.id!r}: the update must return this incident's new state")
-        if new != old:
-            with self._save_errors(new):
-                save_incident(conn, new, version)
+        if new is old or new == old:
+            return version
+        with self._save_errors(new):
+            return save_incident(conn, new, version)
+
+    def _remember(self, state: IncidentState, version: int) -> None:
+        self._states.remember(state, version)
 
     def _playbook(self, conn: Connection, incident_id: str) -> Playbook:
         """The snapshot, parsed once per incident (it never changes)."""
