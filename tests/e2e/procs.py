@@ -97,19 +97,23 @@ class BotProcess:
             self.proc.wait(10)
         self._close_log()
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait (SIGKILL if it does not stop in time); the exit code."""
-        if self.proc is None:
+    async def stop(self, grace: float = 15.0) -> int | None:
+        """SIGTERM and wait (SIGKILL if it does not stop in time); the exit code.
+
+        Waits in a thread: the sandbox shares this event loop, and the bot talks to it while shutting down.
+        """
+        proc = self.proc
+        if proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                await asyncio.to_thread(proc.wait, grace)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+                proc.kill()
+                await asyncio.to_thread(proc.wait, 5)
         self._close_log()
-        return self.proc.returncode
+        return proc.returncode
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.output().splitlines()[-lines:])

@@ -11,8 +11,9 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 from harness import Humans, eventually, slash
 
 from sev1bot.sandbox.app import Sandbox
@@ -173,3 +174,44 @@ def assert_checklist_in_order(sandbox: Sandbox, channel_id: str) -> None:
         if key is not None:
             root = sandbox.state.post(post.root_id)
             assert root.message.startswith(f"### {key.split('.')[0]} · "), (key, root.message[:40])
+
+
+def command_token(sandbox: Sandbox, trigger: str = "sev1") -> str:
+    """The token of the registered slash command, as the server knows it."""
+    found = [c for c in sandbox.state.team_commands(sandbox.team.id) if c.trigger == trigger]
+    assert len(found) == 1, found
+    return found[0].token
+
+
+def command_form(sandbox: Sandbox, username: str, channel_id: str, text: str, token: str) -> dict[str, str]:
+    """The form the server POSTs to the bot for ``/sev1 <text>``, as sandbox/commands.py builds it."""
+    channel = sandbox.state.channel(channel_id)
+    user = sandbox.users[username]
+    return {
+        "channel_id": channel.id,
+        "channel_name": channel.name,
+        "command": "/sev1",
+        "response_url": f"{sandbox.url}/hooks/commands/none",
+        "root_id": "",
+        "team_domain": sandbox.team.name,
+        "team_id": sandbox.team.id,
+        "text": text,
+        "token": token,
+        "trigger_id": "",
+        "user_id": user.id,
+        "user_name": user.username,
+    }
+
+
+async def post_command(
+    base_url: str, form: dict[str, str], header_token: str | None = None
+) -> tuple[int, Any]:
+    """POST a slash-command form straight to a bot replica, as the server would; (status, JSON body)."""
+    token = form.get("token", "") if header_token is None else header_token
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base_url}/mattermost/command", data=form, headers={"Authorization": f"Token {token}"}
+        ) as response,
+    ):
+        return response.status, await response.json(content_type=None)

@@ -118,4 +118,4 @@ async def test_sigkill_mid_incident_then_restart_on_the_same_database(
         assert sum("DBA joined" in m for m in shape.other) == 1, "the update is posted exactly once"
         print(f"restart to leading again: {recovery:.1f}s")
     finally:
-        bot.stop()
+        await bot.stop()

@@ -33,6 +33,7 @@ from sev1bot.core.events import (
 )
 from sev1bot.core.naming import channel_name, with_suffix
 from sev1bot.core.state import IncidentState, ItemStatus
+from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.events import Reaction
 from sev1bot.playbook.schema import Playbook
@@ -133,8 +134,12 @@ class IncidentService:
             case cmd.Skip(key):
                 event = ItemSkipped(actor, key)
             case cmd.Assign(key, username):
+                if unknown := await self._no_such_user(username):
+                    return unknown
                 event = Assigned(actor, key, username)
             case cmd.Owner(username):
+                if unknown := await self._no_such_user(username):
+                    return unknown
                 event = OwnerChanged(actor, username)
             case cmd.Update(text):
                 event = StatusUpdate(actor, text)
@@ -148,6 +153,15 @@ class IncidentService:
         if decision is None or not decision.effects:
             return _ephemeral("Nothing to change: that is already so.")
         return _ephemeral(f"Done: {render.describe_event(event)}.")
+
+    async def _no_such_user(self, username: str) -> CommandResponse | None:
+        """Refuse a username nobody has: a typo must not become the owner or an assignee."""
+        if username in RESERVED_USERNAMES:
+            return None  # @all, @channel, @here: the core refuses them, saying why
+        _, missing = await self.executor.users.ids([username])
+        if not missing:
+            return None
+        return _ephemeral(f"There is no user `@{username}` on this server: check the spelling.")
 
     async def _list(self) -> str:
         active = await asyncio.to_thread(self.store.active_incidents)

@@ -1,0 +1,354 @@
+"""Bad input and security, end to end: the real bot behind the sandbox, asserting on what the server stored.
+
+Covers forged slash commands (wrong token), malformed commands, hostile text, who may change an incident,
+signed button contexts (forged and replayed clicks through the server's actions endpoint) and secrets in
+DEBUG logs of a ``sev1bot run`` subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import Humans, RunningBot, bot_env, fast_playbook, free_port, react, slash
+from mattermostautodriver.exceptions import NotEnoughPermissions
+from procs import BotProcess
+from scenario import (
+    bot_posts,
+    command_form,
+    command_token,
+    incident_channel,
+    is_checked,
+    item_post,
+    post_command,
+    start_incident,
+    until,
+)
+
+from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
+from sev1bot.core.text import BIDI_CONTROLS
+from sev1bot.mattermost.rest import MattermostAPI
+from sev1bot.sandbox.app import Sandbox
+from sev1bot.service.signing import sign
+
+pytestmark = pytest.mark.e2e
+
+LIVE_MENTION = re.compile(r"(?<![\w\u200d])@(all|channel|here)(?![\w-])", re.IGNORECASE)
+LINK = re.compile(r"\]\(|\]\[|\]:")
+
+
+@pytest.fixture
+def playbook_dir(tmp_path: Path) -> Path:
+    return fast_playbook(tmp_path / "playbooks", escalate_after="1h", repeat_every="1h")
+
+
+def stored(running: RunningBot) -> list[IncidentState]:
+    return running.bot.store.list_incidents()
+
+
+# -- slash commands: token, usage, hostile text ---------------------------------------------------------
+
+
+async def test_a_wrong_command_token_is_refused_with_401_and_changes_nothing(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    token = command_token(sandbox)
+    posts_before = len(sandbox.posts_in(channel_id))
+    cases = [
+        command_form(sandbox, "alice", channel_id, "check 1.1", "not-the-token"),  # both wrong
+        command_form(sandbox, "alice", channel_id, "check 1.1", ""),  # missing
+    ]
+    for form in cases:
+        status, body = await post_command(bot.bot.url, form)
+        assert status == 401 and body["error"] == "unauthorized", body
+    town = sandbox.channel("town-square").id
+    forged_start = command_form(sandbox, "alice", town, 'start "Evil Corp"', token)
+    status, _ = await post_command(
+        bot.bot.url, forged_start, header_token="wrong"
+    )  # field right, header wrong
+    assert status == 401
+    status, _ = await post_command(bot.bot.url, {**forged_start, "token": "wrong"}, header_token=token)
+    assert status == 401
+
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.OPEN
+    assert [c.name for c in sandbox.state.channels.values() if "evil" in c.name] == []
+    assert len(sandbox.posts_in(channel_id)) == posts_before
+    # The right token still works: the refusals were about the token, nothing else.
+    status, body = await post_command(
+        bot.bot.url, command_form(sandbox, "alice", channel_id, "check 1.1", token)
+    )
+    assert status == 200 and body["text"].startswith("Done"), body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("frobnicate 1.1", "frobnicate"),
+        ("chek 1.1", "check"),  # did you mean
+        ("check", "Usage"),
+        ("check banana", "stage.item"),
+        ("check 9.1", "8 stages"),
+        ("check 1.99", "stage 1 has 4 items"),
+        ("assign 1.1 @no such user", "Usage"),
+        ("assign 1.1 @bad!name", "not a username"),
+        ("owner @all", "channel-wide mention"),
+        ("owner @ghost", "no user `@ghost`"),  # well formed, but nobody has that name
+        ("assign 1.1 ghost", "no user `@ghost`"),
+        ("owner", "Usage"),
+        ("update", "Usage"),
+    ],
+)
+async def test_bad_commands_get_a_short_usage_message_and_change_nothing(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot, text: str, expected: str
+) -> None:
+    channel_id = await start_incident(sandbox, humans)
+    posts_before = len(sandbox.posts_in(channel_id))
+    answer = await slash(humans, "alice", channel_id, text)
+    reply = answer["text"]
+    assert expected in reply, reply
+    assert len(reply) < 300 and not reply.startswith("Done"), reply
+    (state,) = stored(bot)
+    assert all(item.status is ItemStatus.OPEN and item.assignee is None for item in state.items.values())
+    assert state.owner == "alice" and len(state.timeline) == 1
+    assert len(sandbox.posts_in(channel_id)) == posts_before
+
+
+HOSTILE_CUSTOMER = "@all Acme](http://evil.example) Corp @here"
+HOSTILE_TEXT = (
+    "@channel <!channel> deploy now [click here](http://evil.example/phish) ![pixel](http://evil.example/t.png)\n"
+    "[ref]: http://evil.example \u202egnp.exe\u202c \u200f\u2066x\u2069 bell\x07 nul\x00 esc\x1b[31m red "
+    "@HERE @All"
+)
+
+
+def assert_defused(text: str, where: str) -> None:
+    assert not LIVE_MENTION.search(text), (where, text[:300])
+    assert not LINK.search(text), (where, text[:300])
+    assert not set(text) & BIDI_CONTROLS, (where, text[:300])
+    controls = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
+    assert not controls, (where, controls)
+
+
+async def test_hostile_text_is_neutralised_before_it_is_posted(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    town = sandbox.channel("town-square").id
+    for customer in ("Acme\x07\x1b[2J", "Acme \u202eproC"):  # control and bidi characters in a name
+        refused = await slash(humans, "alice", town, f'start "{customer}" down')
+        assert "control characters" in refused["text"], refused
+    answer = await slash(humans, "alice", town, f'start "{HOSTILE_CUSTOMER}" {HOSTILE_TEXT}')
+    assert "Started" in answer["text"], answer
+    channel_id = await until(lambda: _with_checklist(sandbox), 20, "the checklist")
+    for command in (f"update {HOSTILE_TEXT}", f"resolve {HOSTILE_TEXT}"):
+        answer = await slash(humans, "alice", channel_id, command)
+        assert answer["text"].startswith("Done"), answer
+    await until(lambda: any("Resolved" in p.message for p in bot_posts(sandbox, channel_id)), 10, "resolved")
+    assert bot.bot.service is not None
+    await bot.bot.service.idle()
+
+    channel = sandbox.state.channel(channel_id)
+    for where, text in [
+        ("display name", channel.display_name),
+        ("header", channel.header),
+        ("purpose", channel.purpose),
+    ]:
+        assert_defused(text, where)
+    posts = bot_posts(sandbox, channel_id)
+    for post in posts:
+        assert_defused(post.message, f"post {post.message[:30]!r}")
+    assert any("evil.example/phish" in p.message for p in posts), "the text is kept, only defused"
+    assert any("deploy now" in p.message for p in posts if "**Update** from" in p.message)
+    assert not any(p.type == "" and "@" in p.message and p.user_id != sandbox.bot.id for p in posts)
+
+
+def _with_checklist(sandbox: Sandbox) -> str | None:
+    channel = incident_channel(sandbox)
+    return channel.id if channel and len(bot_posts(sandbox, channel.id)) >= 49 else None
+
+
+async def test_oversized_and_binary_text_is_refused_or_cut(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    channel_id = await start_incident(sandbox, humans)
+    # A whole maximum-size post (16383 characters, Mattermost's limit) as an update: refused, with the reason.
+    answer = await slash(humans, "alice", channel_id, "update " + "A" * 16_000)
+    assert len(answer["text"]) < 300 and not answer["text"].startswith("Done"), answer["text"][:300]
+    # 100k characters never reach the handler (the endpoint caps bodies at 64 KiB) and nothing is posted.
+    posts_before = len(sandbox.posts_in(channel_id))
+    with pytest.raises(Exception, match=r"returned response 413|failed"):
+        await slash(humans, "alice", channel_id, "update " + "\u202e@all " * 20_000)
+    answer = await slash(humans, "alice", channel_id, "update long but fine " + "word " * 700)
+    assert answer["text"].startswith("Done"), answer
+    await until(lambda: len(sandbox.posts_in(channel_id)) > posts_before, 10, "the update post")
+    update = [p for p in bot_posts(sandbox, channel_id) if "**Update** from" in p.message]
+    assert len(update) == 1 and len(update[0].message) <= 4200
+    assert all(len(p.message) <= 16383 for p in sandbox.posts_in(channel_id))
+    # The bot is unharmed.
+    assert (await slash(humans, "alice", channel_id, "check 1.1"))["text"].startswith("Done")
+
+
+# -- who may change an incident -------------------------------------------------------------------------
+
+
+async def test_only_channel_members_can_change_the_incident(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    channel_id = await start_incident(sandbox, humans)
+    # The server itself refuses a slash command in a private channel one is not in ...
+    with pytest.raises(NotEnoughPermissions):
+        await slash(humans, "carol", channel_id, "check 1.1")
+    # ... and the bot refuses one that claims to come from a non-member (a forged or stale request).
+    assert bot.bot.url is not None
+    form = command_form(sandbox, "carol", channel_id, "check 1.1", command_token(sandbox))
+    status, body = await post_command(bot.bot.url, form)
+    assert status == 200 and "Only members of this incident channel" in body["text"], body
+    # Reactions from non-members cannot happen (no read access), so items stay as they were.
+    with pytest.raises(NotEnoughPermissions):
+        await react(humans, "carol", item_post(sandbox, channel_id, "1.2").id, "white_check_mark")
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.OPEN and state.items["1.2"].status is ItemStatus.OPEN
+
+
+async def test_resolve_and_owner_are_limited_to_the_owner_and_the_playbook_roles(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    channel_id = await start_incident(sandbox, humans)
+    assert (await slash(humans, "alice", channel_id, "assign 2.1 @bob"))["text"].startswith("Done")
+    await until(lambda: sandbox.state.channel_member(channel_id, sandbox.users["bob"].id), 10, "bob invited")
+
+    # bob is a member (he can check items) but neither the owner nor a lead.
+    assert (await slash(humans, "bob", channel_id, "check 2.1"))["text"].startswith("Done")
+    for text in ("resolve fixed", "owner @bob"):
+        reply = (await slash(humans, "bob", channel_id, text))["text"]
+        assert reply.startswith("Only the owner (@alice) or the DE lead or the CSM lead or the TAM lead"), (
+            reply
+        )
+    # A lead may hand over ownership; then the former owner may no longer resolve, the new one may.
+    assert (await slash(humans, "jason.blais", channel_id, "owner @stu.doherty"))["text"].startswith("Done")
+    assert (await slash(humans, "alice", channel_id, "resolve fixed"))["text"].startswith("Only the owner")
+    assert (await slash(humans, "bob", channel_id, "resolve fixed"))["text"].startswith("Only the owner")
+    assert (await slash(humans, "stu.doherty", channel_id, "resolve fixed"))["text"].startswith("Done")
+    assert (await slash(humans, "bob", channel_id, "reopen"))["text"].startswith("Only the owner")
+
+    (state,) = stored(bot)
+    assert state.owner == "stu.doherty" and state.status is IncidentStatus.RESOLVED
+    assert [e.actor for e in state.timeline if e.kind in {"owner", "resolved"}] == [
+        "jason.blais",
+        "stu.doherty",
+    ]
+    assert is_checked(sandbox, channel_id, "2.1", "bob")
+
+
+# -- signed button contexts through the server's actions endpoint --------------------------------------
+
+
+async def test_forged_expired_and_replayed_clicks_are_refused(sandbox: Sandbox, bot: RunningBot) -> None:
+    assert bot.bot.url is not None
+    action_url = bot.bot.url + "/mattermost/action"
+    secret = bot.bot.settings.signing_secret
+    town = sandbox.channel("town-square")
+
+    def button(context: Any) -> dict[str, Any]:
+        action = {"id": "go", "name": "Go", "integration": {"url": action_url, "context": context}}
+        return {"attachments": [{"text": "Click", "actions": [action]}]}
+
+    async with (
+        MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"]) as as_bot,
+        MattermostAPI(sandbox.url, sandbox.tokens["alice"]) as as_alice,
+        sandbox.client("carol") as carol,
+    ):
+        genuine = await as_bot.create_post(town.id, "signed", props=button(sign({"do": "x"}, secret, 600)))
+        forged_contexts = [
+            {"do": "x"},  # unsigned
+            sign({"do": "x"}, "an-attackers-own-secret-123", 600),  # signed with another key
+            {**sign({"do": "x"}, secret, 600), "data": {"do": "y"}},  # signed, then changed
+            sign({"do": "x"}, secret, 600, now=0),  # long expired
+        ]
+        forged = [await as_alice.create_post(town.id, "forged", props=button(c)) for c in forged_contexts]
+
+        for post in forged:
+            reply = await carol.post(f"/api/v4/posts/{post.id}/actions/go", {})
+            assert reply.status == 400, reply.json(None)
+            assert reply.json(None)["id"] == "api.post.do_action.action_integration.app_error"
+
+        first = await carol.post(f"/api/v4/posts/{genuine.id}/actions/go", {})
+        assert first.json(200)["status"] == "OK"
+        again = await carol.post(f"/api/v4/posts/{genuine.id}/actions/go", {})
+        assert again.status == 400, "a replayed click is refused"
+
+
+# -- secrets never appear in logs -----------------------------------------------------------------------
+
+
+async def test_secrets_never_appear_in_debug_logs(sandbox: Sandbox, humans: Humans, tmp_path: Path) -> None:
+    signing = "a-signing-secret-for-the-log-test-0123456789"
+    playbooks = fast_playbook(tmp_path / "playbooks", "2s", "2s")
+    env = bot_env(
+        sandbox,
+        f"sqlite:///{tmp_path / 'bot.db'}",
+        playbooks,
+        free_port(),
+        SEV1BOT_LOG_LEVEL="DEBUG",
+        SEV1BOT_SIGNING_SECRET=signing,
+    )
+    bot = BotProcess("bot", env, tmp_path / "bot.log")
+    bot.start()
+    try:
+        await bot.wait_healthy(30, role="leader")
+        channel_id = await start_incident(sandbox, humans)
+        token = command_token(sandbox)
+        await react(humans, "stu.doherty", item_post(sandbox, channel_id, "1.1").id, "white_check_mark")
+        assert (await slash(humans, "alice", channel_id, "check 1.2"))["text"].startswith("Done")
+        status, _ = await post_command(
+            bot.url, command_form(sandbox, "alice", channel_id, "status", "wrong-token")
+        )
+        assert status == 401
+        await until(lambda: is_checked(sandbox, channel_id, "1.1"), 10, "1.1 checked")
+        await until(
+            lambda: len([p for p in bot_posts(sandbox, channel_id) if "has been open" in p.message]),
+            10,
+            "a ping",
+        )
+    finally:
+        await bot.stop()
+    output = bot.output()
+    assert output.count("[debug") > 5, "the log really is at DEBUG"
+    secrets = {
+        "MATTERMOST_TOKEN": sandbox.tokens["sev1bot"],
+        "command token": token,
+        "SEV1BOT_SIGNING_SECRET": signing,
+        "a user's token": sandbox.tokens["alice"],
+    }
+    leaked = [name for name, value in secrets.items() if value in output]
+    assert not leaked, f"{leaked} found in the log"
+
+
+async def test_a_database_password_is_not_shown_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    password = "pw-that-must-not-leak-7f3a9c"
+    port = free_port()  # nothing listens there
+    env = {
+        "MATTERMOST_URL": "http://127.0.0.1:9",
+        "MATTERMOST_TOKEN": "tok-that-must-not-leak-12345",
+        "MATTERMOST_TEAM": "mme",
+        "SEV1BOT_PUBLIC_URL": "http://127.0.0.1:8080",
+        "SEV1BOT_LISTEN": f"127.0.0.1:{free_port()}",
+        "SEV1BOT_PLAYBOOKS": str(fast_playbook(tmp_path / "playbooks")),
+        "SEV1BOT_DATABASE_URL": f"postgresql+psycopg://sev1bot:{password}@127.0.0.1:{port}/sev1bot",
+        "SEV1BOT_LOG_LEVEL": "DEBUG",
+    }
+    bot = BotProcess("bot", env, tmp_path / "bot.log")
+    bot.start()
+    assert bot.proc is not None
+    code = await asyncio.to_thread(bot.proc.wait, 30)
+    await bot.stop()
+    output = bot.output()
+    assert code == 1, output
+    assert f"127.0.0.1:{port}" in output and "unavailable" in output, output  # says what is wrong
+    assert password not in output and "tok-that-must-not-leak" not in output, output
