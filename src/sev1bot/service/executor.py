@@ -5,6 +5,11 @@ delivers them. Each effect is deleted from the outbox only after it took effect,
 a retry, never a loss. Retries never duplicate a post: a post with a ``ref`` is skipped when the store already
 maps that ref to a post, a post with a ``dedupe_key`` is claimed in the ``sent`` table first, and every create
 carries a ``pending_post_id`` derived from the outbox row, which the server dedupes on.
+
+Each pass reads a batch of effects with the incident's channel and post ids in one transaction, skips edits
+that a later edit of the same post in the batch supersedes, and writes down what it delivered in the
+background while it delivers the next effect (see ``acks``): one thread hop per effect cost more than the
+request itself (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from dataclasses import dataclass, field
 from sev1bot.core import effects as fx
 from sev1bot.mattermost.errors import BadRequest, MattermostError, NotFound
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
+from sev1bot.service.acks import Acks
 from sev1bot.service.timers import Timers
 from sev1bot.store.errors import StoreUnavailable
-from sev1bot.store.outbox import OutboxEntry
+from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -73,12 +79,21 @@ class Executor:
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
         async with lock:
             while True:
-                entries = await asyncio.to_thread(self.store.outbox_pending, incident_id, 50)
-                if not entries:
+                batch = await asyncio.to_thread(self.store.outbox_batch, incident_id, 50)
+                if not batch.entries:
                     return
-                for entry in entries:
-                    await self._deliver(entry)
-                    await asyncio.to_thread(self.store.outbox_done, entry.id)
+                acks = Acks(self.store)
+                try:
+                    due, superseded = _coalesce(batch.entries)
+                    if superseded:
+                        acks.add(Delivered(incident_id, superseded))
+                    for entry in due:
+                        await self._deliver(entry, batch, acks)
+                        acks.add(Delivered(incident_id, (entry.id,)))
+                except BaseException:
+                    await acks.settle()  # keep what was delivered, then let the first error through
+                    raise
+                await acks.settle()
 
     async def drain_all(self) -> None:
         for incident_id in await asyncio.to_thread(self.store.outbox_incidents):
@@ -87,25 +102,26 @@ class Executor:
             except (MattermostError, StoreUnavailable) as exc:
                 log.warning("could not deliver the pending effects of incident %s: %s", incident_id, exc)
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
+    async def _deliver(self, entry: OutboxEntry, batch: Batch, acks: Acks) -> None:
         effect, incident_id = entry.effect, entry.incident_id
+        acks.check()
         match effect:
             case fx.CreateChannel():
-                await self._create_channel(incident_id, effect)
+                await self._create_channel(batch, incident_id, effect)
             case fx.SetHeader(header):
-                await self.api.patch_channel(await self._channel(incident_id), header=header[:1024])
+                await self.api.patch_channel(_channel(batch, incident_id), header=header[:1024])
             case fx.Invite(usernames):
-                await self._invite(incident_id, list(usernames))
+                await self._invite(batch, incident_id, list(usernames))
             case fx.Post():
-                await self._post(entry, effect)
+                await self._post(entry, effect, batch, acks)
             case fx.EditPost(ref, message):
-                post_id = await self._post_id(incident_id, ref)
+                post_id = batch.posts.get(ref)
                 if post_id is None:
                     log.warning("incident %s: no post for %s, edit skipped", incident_id, ref)
                     return
                 await self.api.patch_post(post_id, message=message)
             case fx.DirectMessage():
-                await self._direct(entry, effect)
+                await self._direct(entry, effect, acks)
             case fx.Schedule(key, at):
                 self.timers.schedule(incident_id, key, at)
             case fx.Cancel(key):
@@ -121,17 +137,8 @@ class Executor:
             return False
         return True
 
-    async def _post_id(self, incident_id: str, ref: fx.PostRef) -> str | None:
-        return await asyncio.to_thread(self.store.post_id_for, incident_id, ref)
-
-    async def _channel(self, incident_id: str) -> str:
-        channel_id = await asyncio.to_thread(self.store.channel_id_of, incident_id)
-        if channel_id is None:
-            raise RuntimeError(f"incident {incident_id} has no channel yet")
-        return channel_id
-
-    async def _create_channel(self, incident_id: str, effect: fx.CreateChannel) -> None:
-        if await asyncio.to_thread(self.store.channel_id_of, incident_id):
+    async def _create_channel(self, batch: Batch, incident_id: str, effect: fx.CreateChannel) -> None:
+        if batch.channel_id or await asyncio.to_thread(self.store.channel_id_of, incident_id):
             return  # created before a crash or retry
         try:
             channel = await self.api.create_channel(
@@ -151,15 +158,16 @@ class Executor:
             if not await self.api.is_channel_member(channel.id, self.team.bot_user_id):
                 raise
         await asyncio.to_thread(self.store.set_channel_id, incident_id, channel.id)
+        batch.channel_id = channel.id
 
-    async def _invite(self, incident_id: str, usernames: list[str]) -> None:
+    async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
         found, missing = await self.users.ids(usernames)
         if found:
-            await self.api.add_members(await self._channel(incident_id), list(found.values()))
+            await self.api.add_members(_channel(batch, incident_id), list(found.values()))
         if missing:
             names = ", ".join(f"`{name}`" for name in missing)
             await self.api.create_post(
-                await self._channel(incident_id),
+                _channel(batch, incident_id),
                 f":warning: Could not invite {names}: no such user on this server. "
                 "Check the playbook's roles or the SEV1BOT_ROLE_* settings.",
             )
@@ -169,9 +177,9 @@ class Executor:
         # can repeat (SQLite reuses them once the outbox is empty); with the row's creation time they cannot.
         return f"{self.team.bot_user_id}:{int(entry.created_at.timestamp() * 1000)}-{entry.id}"
 
-    async def _post(self, entry: OutboxEntry, effect: fx.Post) -> None:
+    async def _post(self, entry: OutboxEntry, effect: fx.Post, batch: Batch, acks: Acks) -> None:
         incident_id = entry.incident_id
-        if effect.ref is not None and await self._post_id(incident_id, effect.ref):
+        if effect.ref is not None and effect.ref in batch.posts:
             return  # delivered before a crash or retry
         if effect.dedupe_key and not await asyncio.to_thread(
             self.store.claim, incident_id, effect.dedupe_key
@@ -179,10 +187,10 @@ class Executor:
             return  # sent (or being sent) already: a ping or reminder goes at most once
         root_id = ""
         if effect.thread is not None:
-            root_id = await self._post_id(incident_id, effect.thread) or ""
+            root_id = batch.posts.get(effect.thread, "")
         try:
             post = await self.api.create_post(
-                await self._channel(incident_id),
+                _channel(batch, incident_id),
                 effect.message,
                 root_id=root_id,
                 pending_post_id=self._pending_id(entry),
@@ -192,13 +200,15 @@ class Executor:
                 await asyncio.to_thread(self.store.release, incident_id, effect.dedupe_key)
             raise
         if effect.ref is not None:
-            await asyncio.to_thread(self.store.record_post, incident_id, effect.ref, post.id)
-        if effect.dedupe_key:
-            await asyncio.to_thread(self.store.complete, incident_id, effect.dedupe_key, post.id)
+            batch.posts[effect.ref] = post.id
+        if effect.ref is not None or effect.dedupe_key:
+            ref_post = (effect.ref, post.id) if effect.ref is not None else None
+            sent = (effect.dedupe_key, post.id) if effect.dedupe_key else None
+            acks.add(Delivered(incident_id, post=ref_post, sent=sent))  # written down before the pin
         if effect.pin:
             await self.api.pin(post.id)
 
-    async def _direct(self, entry: OutboxEntry, effect: fx.DirectMessage) -> None:
+    async def _direct(self, entry: OutboxEntry, effect: fx.DirectMessage, acks: Acks) -> None:
         incident_id = entry.incident_id
         if effect.dedupe_key and not await asyncio.to_thread(
             self.store.claim, incident_id, effect.dedupe_key
@@ -218,4 +228,37 @@ class Executor:
                 await asyncio.to_thread(self.store.release, incident_id, effect.dedupe_key)
             raise
         if effect.dedupe_key:
-            await asyncio.to_thread(self.store.complete, incident_id, effect.dedupe_key, post.id)
+            acks.add(Delivered(incident_id, sent=(effect.dedupe_key, post.id)))
+
+
+def _channel(batch: Batch, incident_id: str) -> str:
+    if batch.channel_id is None:
+        raise RuntimeError(f"incident {incident_id} has no channel yet")
+    return batch.channel_id
+
+
+def _coalesce(entries: list[OutboxEntry]) -> tuple[list[OutboxEntry], tuple[int, ...]]:
+    """(the entries to deliver, ids of those a later entry makes pointless): an edit of a post that a later
+    edit in the batch replaces, a header that a later header replaces. Under load a board is edited once
+    per batch instead of once per reaction."""
+    later: set[object] = set()
+    due: list[OutboxEntry] = []
+    superseded: list[int] = []
+    for entry in reversed(entries):
+        target = _target(entry.effect)
+        if target is not None and target in later:
+            superseded.append(entry.id)
+            continue
+        if target is not None:
+            later.add(target)
+        due.append(entry)
+    return due[::-1], tuple(superseded[::-1])
+
+
+def _target(effect: fx.Effect) -> object | None:
+    """What an effect overwrites whole: a later effect with the same target makes it pointless."""
+    if isinstance(effect, fx.EditPost):
+        return effect.ref
+    if isinstance(effect, fx.SetHeader):
+        return "header"
+    return None

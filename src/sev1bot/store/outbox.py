@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select
 
 from sev1bot.core.codec import dump_effect, load_effect
-from sev1bot.core.effects import Effect
+from sev1bot.core.effects import Effect, PostRef
 from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
@@ -25,6 +25,27 @@ class OutboxEntry:
     incident_id: str
     effect: Effect
     created_at: datetime
+
+
+@dataclass
+class Batch:
+    """Undelivered effects of one incident, oldest first, with what delivering them needs (the executor
+    keeps ``channel_id`` and ``posts`` current as it creates them)."""
+
+    entries: list[OutboxEntry]
+    channel_id: str | None
+    posts: dict[PostRef, str]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What delivering effects left to write down: outbox entries to forget, the post a ref now names,
+    the post that completed an at-most-once send (dedupe key, post id)."""
+
+    incident_id: str
+    entry_ids: tuple[int, ...] = ()
+    post: tuple[PostRef, str] | None = None
+    sent: tuple[str, str] | None = None
 
 
 def enqueue(conn: Connection, incident_id: str, effects: Sequence[Effect], now: datetime) -> None:

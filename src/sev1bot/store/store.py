@@ -36,7 +36,7 @@ from sev1bot.store.errors import (
     IncidentNotFound,
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_incident
-from sev1bot.store.outbox import OutboxEntry
+from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
 
@@ -251,6 +251,26 @@ class Store:
         """The effect took effect: forget it (idempotent)."""
         with self._tx(write=True) as conn:
             outbox.done(conn, entry_id)
+
+    def outbox_batch(self, incident_id: str, limit: int = 50) -> Batch:
+        """``outbox_pending`` with the incident's channel and post ids, read in one transaction."""
+        with self._tx() as conn:
+            entries = outbox.pending(conn, incident_id, limit)
+            if not entries:
+                return Batch([], None, {})
+            query = select(incidents.c.channel_id).where(incidents.c.id == incident_id)
+            return Batch(entries, conn.execute(query).scalar(), post_map.posts_of(conn, incident_id))
+
+    def delivered(self, done: Sequence[Delivered]) -> None:
+        """Write down what delivered effects produced and forget them, in one transaction, in order."""
+        with self._tx(write=True) as conn:
+            for item in done:
+                if item.post is not None:
+                    post_map.record_post(conn, item.incident_id, *item.post)
+                if item.sent is not None:
+                    once.complete(conn, item.incident_id, *item.sent)
+                for entry_id in item.entry_ids:
+                    outbox.done(conn, entry_id)
 
     def outbox_incidents(self) -> list[str]:
         with self._tx() as conn:

@@ -1,0 +1,89 @@
+"""Delivery bookkeeping: which queued effects a batch may skip, and writing down what was delivered.
+
+The end-to-end tests deliver through the sandbox; these pin the two pieces that decide what is sent and
+what is remembered: ``_coalesce`` (a later edit of the same post makes an earlier one pointless) and
+``Acks`` (one transaction at a time, in order, errors surfaced) against a real store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from sev1bot.core import effects as fx
+from sev1bot.service.acks import Acks
+from sev1bot.service.executor import _coalesce
+from sev1bot.store import Store
+from sev1bot.store.outbox import Delivered, OutboxEntry
+from store_samples import incident, playbook
+
+BOARD, ITEM = fx.StatusBoard(), fx.ItemPost("1.1")
+
+
+def entries(*effects: fx.Effect) -> list[OutboxEntry]:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return [OutboxEntry(n, "inc-1", effect, at) for n, effect in enumerate(effects, 1)]
+
+
+def test_only_the_last_edit_of_a_post_in_a_batch_is_sent() -> None:
+    batch = entries(
+        fx.EditPost(ITEM, "item checked"),
+        fx.EditPost(BOARD, "1/40"),
+        fx.Post("update", ref=None),
+        fx.EditPost(ITEM, "item unchecked"),
+        fx.EditPost(BOARD, "0/40"),
+        fx.SetHeader("h1"),
+        fx.Schedule("escalation", datetime(2026, 1, 1, 1, tzinfo=UTC)),
+        fx.SetHeader("h2"),
+    )
+    due, superseded = _coalesce(batch)
+    assert [e.id for e in due] == [3, 4, 5, 7, 8]  # the post, the last edits, the timer, the last header
+    assert superseded == (1, 2, 6)
+    assert _coalesce(entries(fx.EditPost(BOARD, "a"), fx.EditPost(ITEM, "b"))) == (
+        entries(fx.EditPost(BOARD, "a"), fx.EditPost(ITEM, "b")),
+        (),
+    )
+
+
+async def test_acks_write_everything_in_order_and_forget_the_entries(store: Store) -> None:
+    effects = (fx.Post("board", ref=BOARD), fx.Post("item", ref=ITEM), fx.EditPost(BOARD, "v2"))
+    store.create_incident(incident(), playbook(), effects)
+    ids = [e.id for e in store.outbox_pending("inc-1")]
+    assert store.claim("inc-1", "escalation:0")
+    acks = Acks(store)
+    acks.add(Delivered("inc-1", post=(BOARD, "post-board")))
+    acks.add(Delivered("inc-1", (ids[0],)))
+    acks.add(Delivered("inc-1", (ids[1],), post=(ITEM, "post-item"), sent=("escalation:0", "post-item")))
+    acks.add(Delivered("inc-1", (ids[2],)))
+    await acks.settle()
+    assert store.outbox_pending("inc-1") == []
+    assert store.posts_of("inc-1") == {BOARD: "post-board", ITEM: "post-item"}
+    assert store.sent_post_id("inc-1", "escalation:0") == "post-item"
+    batch = store.outbox_batch("inc-1")
+    assert batch.entries == [] and batch.posts == {}
+
+
+async def test_a_failed_write_stops_delivery(store: Store) -> None:
+    store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD),))
+    store.record_post("inc-1", ITEM, "post-1")
+    acks = Acks(store)
+    acks.add(Delivered("inc-1", post=(BOARD, "post-1")))  # that post is already the item's: refused
+    await asyncio.sleep(0.2)
+    with pytest.raises(ValueError, match="already recorded"):
+        acks.check()
+    acks = Acks(store)
+    acks.add(Delivered("inc-1", post=(BOARD, "post-1")))
+    with pytest.raises(ValueError, match="already recorded"):
+        await acks.settle()
+    assert [e.effect for e in store.outbox_pending("inc-1")] == [fx.Post("board", ref=BOARD)]
+
+
+async def test_the_batch_carries_the_channel_and_posts(store: Store) -> None:
+    store.create_incident(incident(), playbook(), (fx.EditPost(BOARD, "v2"),))
+    store.set_channel_id("inc-1", "chan-1")
+    store.record_post("inc-1", BOARD, "post-board")
+    batch = store.outbox_batch("inc-1")
+    assert batch.channel_id == "chan-1" and batch.posts == {BOARD: "post-board"}
+    assert [e.effect for e in batch.entries] == [fx.EditPost(BOARD, "v2")]
