@@ -146,7 +146,11 @@ async def test_reactions_the_server_no_longer_has_are_reconciled(tmp_path: Path,
             await react(humans, "stu.doherty", item_post(sandbox, channel_id, "1.1").id, "white_check_mark")
             await react(humans, "brent.fox", item_post(sandbox, channel_id, "1.2").id, "heavy_check_mark")
             sandbox.faults.clear()
+            cleared = time.monotonic()
             await until(lambda: checked(sandbox, channel_id, "1.1", "1.2"), 10, "reconciled checks")
+            print(
+                f"resume refused -> reconciled: {time.monotonic() - cleared:.1f}s after the socket came back"
+            )
             assert ws.counters.gaps >= 1, ws.counters
             state = await incident(running)
             assert (state.items["1.1"].by, state.items["1.2"].by) == ("stu.doherty", "brent.fox")
@@ -235,7 +239,11 @@ async def test_post_creation_5xx_and_timeouts_are_retried_without_duplicates(
         # Five 5xx answers, then four attempts that time out, before the server answers in time again.
         await until(lambda: sandbox.count_requests("POST", "/api/v4/posts") >= 9, 20, "four timeouts")
         sandbox.faults.clear()
+        cleared = time.monotonic()
         channel_id = await checklist_posted(sandbox, within=30)
+        print(
+            f"5xx and timeouts: checklist complete {time.monotonic() - cleared:.1f}s after the faults stopped"
+        )
         await idle(running)
         sent = sandbox.count_requests("POST", "/api/v4/posts")
         failed = sandbox.count_requests("POST", "/api/v4/posts", status=503)
