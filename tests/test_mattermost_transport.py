@@ -1,7 +1,7 @@
-"""The aiohttp transport under the driver: what goes on the wire, what comes back, and how failures map.
+"""The driver's client on aiohttp: what goes on the wire, what comes back, and how failures map.
 
-Run against a small aiohttp server on 127.0.0.1 that records each request, through ``MattermostAPI`` so
-that the whole stack (driver, httpx client, transport, error translation) is what is tested.
+Run against a small aiohttp server on 127.0.0.1 that records each request, mostly through ``MattermostAPI``
+so that the whole stack (driver, client, error translation) is what is tested.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from sev1bot.mattermost.errors import NotFound, Unreachable
+from sev1bot.mattermost.errors import BadRequest, NotFound, RateLimited, Unreachable
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.transport import AiohttpTransport
 from sev1bot.service.http import serve
@@ -36,7 +36,12 @@ class Server:
         self.seen.append((request.method, request.path_qs, dict(request.headers), body))
         handler = self.routes.get(f"{request.method} {request.path}")
         if handler is None:
-            error = {"id": "api.context.404.app_error", "message": "no", "request_id": "r", "status_code": 404}
+            error = {
+                "id": "api.context.404.app_error",
+                "message": "no",
+                "request_id": "r",
+                "status_code": 404,
+            }
             return web.json_response(error, status=404)
         return await handler(request)
 
@@ -138,3 +143,51 @@ async def test_closing_the_api_closes_the_session(server: tuple[Server, str]) ->
     assert session is not None and not session.closed
     await client.aclose()
     assert session.closed
+
+
+async def test_bodies_queries_and_odd_answers_match_the_driver(server: tuple[Server, str]) -> None:
+    fake, url = server
+    fake.routes["POST /api/v4/users/usernames"] = reply([BOT])
+    fake.routes["GET /api/v4/commands"] = reply([])
+    fake.routes["PUT /api/v4/channels/c1/patch"] = reply({"id": "c1", "name": "x", "type": "P"})
+
+    async def charset_json(request: web.Request) -> web.StreamResponse:
+        body = json.dumps({"id": "p1", "channel_id": "c1", "user_id": "u1"})
+        return web.Response(text=body, headers={"Content-Type": "application/json; charset=utf-8"})
+
+    fake.routes["GET /api/v4/posts/p1"] = charset_json
+    async with MattermostAPI(url, TOKEN) as api:
+        assert [u.username for u in await api.users_by_usernames(["sev1bot", "nobody"])] == ["sev1bot"]
+        assert await api.list_commands("team1") == []
+        await api.patch_channel("c1", header="h")
+        assert (await api.get_post("p1")).id == "p1"  # JSON under another content type still reads
+    bodies = {(m, p.split("?")[0]): b for m, p, _, b in fake.seen}
+    assert json.loads(bodies[("POST", "/api/v4/users/usernames")]) == ["sev1bot", "nobody"]
+    assert json.loads(bodies[("PUT", "/api/v4/channels/c1/patch")]) == {"header": "h"}  # no nulls sent
+    query = next(p for m, p, _, _ in fake.seen if p.startswith("/api/v4/commands"))
+    assert "team_id=team1" in query and "custom_only=true" in query
+
+
+async def test_error_answers_become_our_errors(server: tuple[Server, str]) -> None:
+    fake, url = server
+
+    async def limited(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=429, text="limit exceeded\n", headers={"Retry-After": "7"})
+
+    async def bad(request: web.Request) -> web.StreamResponse:
+        error = {"id": "api.post.bad", "message": "Bad post.", "request_id": "r1", "status_code": 400}
+        return web.Response(
+            body=gzip.compress(json.dumps(error).encode()),
+            status=400,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
+    fake.routes["GET /api/v4/posts/p1/reactions"] = limited
+    fake.routes["POST /api/v4/posts"] = bad
+    async with MattermostAPI(url, TOKEN, retries=0) as api:
+        with pytest.raises(RateLimited) as limit:
+            await api.reactions("p1")
+        with pytest.raises(BadRequest) as refused:
+            await api.create_post("c1", "x", pending_post_id="x:1")
+    assert limit.value.retry_after == 7
+    assert refused.value.error_id == "api.post.bad" and "Bad post." in str(refused.value)

