@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PLAYBOOK = "mme-sev1"
 OUTBOX_POLL = 0.5  # seconds: how soon the leader delivers what another replica committed
+_HANDLED = frozenset({ReactionAdded.name, ReactionRemoved.name})  # websocket events the bot acts on
 
 
 def load_configured_playbooks(settings: Settings, env: Mapping[str, str]) -> dict[str, Playbook]:
@@ -189,6 +190,9 @@ class Bot:
 
     async def _on_event(self, raw: RawEvent) -> None:
         service = self._require_service()
+        name = raw.get("event")
+        if not isinstance(name, str) or name not in _HANDLED:
+            return  # e.g. the bot's own posts coming back: parsing them cost ~0.3 ms each
         event = parse_event(raw)
         if isinstance(event, ReactionAdded | ReactionRemoved):
             reaction, added = event.reaction, isinstance(event, ReactionAdded)
