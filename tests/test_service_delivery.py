@@ -8,14 +8,17 @@ what is remembered: ``_coalesce`` (a later edit of the same post makes an earlie
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from sev1bot.core import effects as fx
 from sev1bot.service.acks import Acks
 from sev1bot.service.executor import _coalesce
-from sev1bot.store import Store
+from sev1bot.store import Store, posts
 from sev1bot.store.outbox import Delivered, OutboxEntry
 from store_samples import incident, playbook
 
@@ -87,3 +90,37 @@ async def test_the_batch_carries_the_channel_and_posts(store: Store) -> None:
     batch = store.outbox_batch("inc-1")
     assert batch.channel_id == "chan-1" and batch.posts == {BOARD: "post-board"}
     assert [e.effect for e in batch.entries] == [fx.EditPost(BOARD, "v2")]
+
+
+Record = tuple[str, fx.PostRef, str]
+REFS = st.sampled_from([BOARD, ITEM, fx.StageRoot(1)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["inc-1", "inc-2"]), REFS, st.sampled_from("pqrstuvwxyz")), max_size=6)
+)
+@example([("inc-1", ITEM, "q"), ("inc-1", ITEM, "r")])  # a later record of a ref replaces the earlier
+@example([("inc-2", BOARD, "p")])  # a post recorded as another incident's: refused
+def test_recording_posts_at_once_is_recording_them_one_by_one(records: list[Record]) -> None:
+    def outcome(store: Store, record: Callable[[Store], None]) -> tuple[bool, object]:
+        store.migrate()
+        for n in (1, 2):
+            store.create_incident(incident(n), playbook())
+        store.record_post("inc-1", BOARD, "p")  # something already there to replace or collide with
+        try:
+            record(store)
+        except ValueError:
+            return False, (store.posts_of("inc-1"), store.posts_of("inc-2"))
+        return True, (store.posts_of("inc-1"), store.posts_of("inc-2"))
+
+    def one_by_one(store: Store) -> None:
+        with store._tx(write=True) as conn:  # one transaction, as the bulk write is
+            for incident_id, ref, post_id in records:
+                posts.record_post(conn, incident_id, ref, post_id)
+
+    def at_once(store: Store) -> None:
+        store.delivered([Delivered(i, post=(ref, p)) for i, ref, p in records])
+
+    with Store("sqlite://") as a, Store("sqlite://") as b:
+        assert outcome(a, one_by_one) == outcome(b, at_once)

@@ -75,6 +75,11 @@ def done(conn: Connection, entry_id: int) -> bool:
     return conn.execute(delete(outbox).where(outbox.c.id == entry_id)).rowcount == 1
 
 
+def done_many(conn: Connection, entry_ids: Sequence[int]) -> None:
+    if entry_ids:
+        conn.execute(delete(outbox).where(outbox.c.id.in_(entry_ids)))
+
+
 def incidents_with_pending(conn: Connection) -> list[str]:
     """Incidents with undelivered effects, the one waiting longest first."""
     query = select(outbox.c.incident_id).group_by(outbox.c.incident_id).order_by(func.min(outbox.c.id))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from sev1bot.core.effects import PostRef
 from sev1bot.store.refs import ref_from_str, ref_to_str
@@ -22,6 +24,43 @@ def record_post(conn: Connection, incident_id: str, ref: PostRef, post_id: str) 
         )
     conn.execute(delete(posts).where(posts.c.incident_id == incident_id, posts.c.ref == ref_text))
     conn.execute(insert(posts).values(post_id=post_id, incident_id=incident_id, ref=ref_text))
+
+
+def record_posts(conn: Connection, records: Sequence[tuple[str, PostRef, str]]) -> None:
+    """``record_post`` for many (incident id, ref, post id) at once, in that order: the same result and
+    errors, in three statements however many there are."""
+    if not records:
+        return
+    rows = [(incident_id, ref_to_str(ref), post_id) for incident_id, ref, post_id in records]
+    query = select(posts).where(
+        or_(
+            posts.c.post_id.in_({r[2] for r in rows}),
+            and_(posts.c.incident_id.in_({r[0] for r in rows}), posts.c.ref.in_({r[1] for r in rows})),
+        )
+    )
+    owner_of: dict[str, tuple[str, str]] = {}  # post id -> (incident, ref), as each record leaves it
+    post_of: dict[tuple[str, str], str] = {}
+    for row in conn.execute(query):
+        owner_of[row.post_id] = (row.incident_id, row.ref)
+        post_of[(row.incident_id, row.ref)] = row.post_id
+    touched: set[tuple[str, str]] = set()
+    for incident_id, ref_text, post_id in rows:
+        key = (incident_id, ref_text)
+        owner = owner_of.get(post_id)
+        if owner is not None and owner != key:
+            raise ValueError(
+                f"post {post_id!r} is already recorded as {owner[1]!r} of incident {owner[0]!r}; "
+                f"it cannot also be {ref_text!r} of {incident_id!r}"
+            )
+        replaced = post_of.get(key)
+        if replaced is not None and replaced != post_id:
+            del owner_of[replaced]
+        owner_of[post_id], post_of[key] = key, post_id
+        touched.add(key)
+    for incident_id in {key[0] for key in touched}:
+        refs = [ref for owner, ref in touched if owner == incident_id]
+        conn.execute(delete(posts).where(posts.c.incident_id == incident_id, posts.c.ref.in_(refs)))
+    conn.execute(insert(posts), [{"post_id": post_of[k], "incident_id": k[0], "ref": k[1]} for k in touched])
 
 
 def post_id_for(conn: Connection, incident_id: str, ref: PostRef) -> str | None:

@@ -264,13 +264,11 @@ class Store:
     def delivered(self, done: Sequence[Delivered]) -> None:
         """Write down what delivered effects produced and forget them, in one transaction, in order."""
         with self._tx(write=True) as conn:
+            post_map.record_posts(conn, [(d.incident_id, *d.post) for d in done if d.post is not None])
             for item in done:
-                if item.post is not None:
-                    post_map.record_post(conn, item.incident_id, *item.post)
                 if item.sent is not None:
                     once.complete(conn, item.incident_id, *item.sent)
-                for entry_id in item.entry_ids:
-                    outbox.done(conn, entry_id)
+            outbox.done_many(conn, [entry_id for item in done for entry_id in item.entry_ids])
 
     def outbox_incidents(self) -> list[str]:
         with self._tx() as conn:
