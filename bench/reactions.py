@@ -1,0 +1,206 @@
+"""Scenarios 2 and 3: from a person's reaction to the bot's edit of that item post, under load.
+
+A person toggles ✅ on item posts (add, then remove on the next visit), spread round robin over every item
+of the given incidents; each toggle makes the bot check or uncheck the item and edit its post. Latency runs
+from just before the reaction request is sent until the person's websocket shows ``post_edited`` for that
+post. An item waits for its edit before it is touched again; a toggle with no edit within ``answer_within``
+seconds counts as unanswered (infinitely slow). Items that resolve the incident when checked are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.stats import CpuMeter, latency_summary, percentile
+from bench.world import World
+from sev1bot.core.effects import ItemPost
+from sev1bot.store.store import Store
+
+CHECK = "white_check_mark"
+ACTOR = "alice"
+
+
+@dataclass
+class ItemPool:
+    """Item posts to toggle, in round-robin order; each knows whether our check mark is on it."""
+
+    posts: deque[str]
+    checked: dict[str, bool] = field(default_factory=dict)
+    busy: set[str] = field(default_factory=set)
+
+    def take(self) -> str | None:
+        for _ in range(len(self.posts)):
+            post_id = self.posts[0]
+            self.posts.rotate(-1)
+            if post_id not in self.busy:
+                self.busy.add(post_id)
+                return post_id
+        return None
+
+
+def item_pool(world: World, incident_ids: list[str] | None = None) -> ItemPool:
+    """Every item post of the given (default: all active) incidents, interleaved across incidents."""
+    resolving = {world.playbook.item_key(ref) for ref in world.playbook.resolution.items}
+    with Store(world.database_url) as store:
+        ids = incident_ids or [s.id for s in store.active_incidents()]
+        per_incident = []
+        for incident_id in ids:
+            refs = store.posts_of(incident_id)
+            per_incident.append(
+                [
+                    post_id
+                    for ref, post_id in sorted(refs.items(), key=lambda kv: str(kv[0]))
+                    if isinstance(ref, ItemPost) and ref.key not in resolving
+                ]
+            )
+    interleaved = [post for row in zip(*per_incident, strict=False) for post in row]
+    return ItemPool(deque(interleaved))
+
+
+@dataclass
+class LoadResult:
+    rate: float
+    seconds: float
+    latencies: list[float]
+    sent_rate: float
+    skipped: int  # no free item when one was due
+    errors: int
+    cpu: dict[str, float]
+
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target_rate": self.rate,
+            "sent_rate": round(self.sent_rate, 1),
+            "seconds": round(self.seconds, 1),
+            **latency_summary(self.latencies),
+            "skipped": self.skipped,
+            "errors": self.errors,
+            **self.cpu,
+        }
+
+
+async def drive(
+    world: World, pool: ItemPool, rate: float, seconds: float, answer_within: float = 5.0
+) -> LoadResult:
+    """Toggle reactions at ``rate`` per second for ``seconds``; wait for every answer (or its timeout)."""
+    await world.sandbox.quiet("sev1bot", 0.5, within=120)  # start from an idle bot
+    meter = CpuMeter(world.require_bot().cpu_seconds)
+    latencies: list[float] = []
+    errors = skipped = 0
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def toggle(post_id: str) -> None:
+        nonlocal errors
+        edited = world.listener.next_edit(post_id)
+        began = time.perf_counter()
+        try:
+            if pool.checked.get(post_id):
+                await world.people.unreact(ACTOR, post_id, CHECK)
+            else:
+                await world.people.react(ACTOR, post_id, CHECK)
+            pool.checked[post_id] = not pool.checked.get(post_id)
+            latencies.append(await asyncio.wait_for(edited, answer_within) - began)
+        except TimeoutError:
+            latencies.append(math.inf)
+        except RuntimeError:
+            errors += 1
+            edited.cancel()
+        finally:
+            pool.busy.discard(post_id)
+
+    started = time.perf_counter()
+    sent = 0
+    last_send = started
+    total = int(rate * seconds)
+    for n in range(total):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        post_id = pool.take()
+        if post_id is None:
+            skipped += 1
+            continue
+        task = asyncio.create_task(toggle(post_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += 1
+        last_send = time.perf_counter()
+    if tasks:
+        await asyncio.gather(*tasks)
+    span = max(last_send - started, 1e-9)
+    return LoadResult(
+        rate, seconds, latencies, sent / span if sent > 1 else 0.0, skipped, errors, meter.read()
+    )
+
+
+async def reaction_latency(
+    world: World, pool: ItemPool, rates: tuple[float, ...] = (1, 10, 50), seconds: float = 10.0
+) -> dict[str, Any]:
+    """Scenario 2: latency percentiles at each rate (a rate of 1/s runs 20 s for at least 20 samples)."""
+    out: dict[str, Any] = {"items": len(pool.posts)}
+    for rate in rates:
+        duration = max(seconds, 20.0) if rate <= 1 else seconds
+        result = await drive(world, pool, rate, duration)
+        out[f"rate_{rate:g}"] = result.summary()
+    return out
+
+
+async def throughput(
+    world: World,
+    pool: ItemPool,
+    probes: tuple[float, ...] = (100, 200, 300, 400, 500, 600, 800),
+    probe_seconds: float = 5.0,
+    confirm_seconds: float = 30.0,
+    limit_s: float = 1.0,
+) -> dict[str, Any]:
+    """Scenario 3: short probes find the knee, then the best rate must hold for ``confirm_seconds``.
+
+    A rate passes when p99 < ``limit_s``, nothing went unanswered and the load generator really sent at
+    (>= 95% of) that rate. A failed confirmation steps down by 15% and tries again, at most three times.
+    """
+
+    def passed(result: LoadResult) -> bool:
+        return (
+            result.p99() < limit_s
+            and result.errors == 0
+            and result.skipped == 0
+            and result.sent_rate >= 0.95 * result.rate
+        )
+
+    probe_results = []
+    best = 0.0
+    for rate in probes:
+        result = await drive(world, pool, rate, probe_seconds)
+        probe_results.append(result.summary())
+        await asyncio.sleep(1.0)  # let a backlog, if any, drain before the next probe
+        if not passed(result):
+            break
+        best = rate
+    confirmations = []
+    sustained = 0.0
+    rate = best
+    for _ in range(3):
+        if rate <= 0:
+            break
+        result = await drive(world, pool, rate, confirm_seconds)
+        confirmations.append(result.summary())
+        await asyncio.sleep(1.0)
+        if passed(result):
+            sustained = rate
+            break
+        rate = math.floor(rate * 0.85)
+    return {
+        "sustained_per_s": sustained,
+        "limit_p99_s": limit_s,
+        "confirm_seconds": confirm_seconds,
+        "probes": probe_results,
+        "confirmations": confirmations,
+    }
