@@ -1,7 +1,8 @@
-"""The store's cache of committed incident states: faster loads that never return anything a load would not.
+"""The store's cache of committed incident states, and saves that write only what changed: faster, and
+never storing or returning anything the full load and save would not.
 
-Each test compares a cached load with a fresh Store's load of the same database (which cannot have a cache),
-field by field and in iteration order, so a difference the cache introduced would show.
+Tests compare a cached load with a fresh Store's load of the same database (which cannot have a cache),
+field by field and in iteration order, so a difference either shortcut introduced would show.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from sev1bot.core.state import IncidentState, ItemState, ItemStatus
 from sev1bot.playbook.schema import Playbook
-from sev1bot.store import Store
+from sev1bot.store import Conflict, Store
 from sev1bot.store.statecache import StateCache, as_loaded
 from store_samples import CET, T0, entry, incident, playbook
 
@@ -134,3 +138,48 @@ def test_the_cache_is_bounded_and_keeps_the_newest_version() -> None:
     cache.remember(later, 2)
     cached = cache.get("inc-3")
     assert cached is not None and cached[1] == 2 and cached[0].started_at == later.started_at
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["1.1", "1.2", "1.3", "2.1"]),
+            st.sampled_from(list(ItemStatus)),
+            st.sampled_from([None, "carol", "dan"]),
+            st.sampled_from(["escalation", "reminder:2.1", "deadline:rca"]),
+            st.integers(-1, 3),  # timer: -1 removes it, else due in that many hours
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_saving_only_what_changed_stores_what_a_full_save_would(
+    store_url: str, changes: list[tuple[str, ItemStatus, str | None, str, int]]
+) -> None:
+    with Store(store_url) as store:
+        suffix = str(len(store.list_incidents()) + 1)
+        state = incident(int(suffix))
+        store.create_incident(state, playbook())
+        for n, change in enumerate(changes):
+            saved = store.update(state.id, partial(changed, n, *change))
+            same(fresh_load(store_url, state.id), as_loaded(saved))
+
+
+def changed(
+    n: int, key: str, status: ItemStatus, assignee: str | None, timer: str, hours: int, s: IncidentState
+) -> IncidentState:
+    item = s.items[key].model_copy(update={"status": status, "assignee": assignee})
+    timers = {k: v for k, v in s.timers.items() if k != timer}
+    if hours >= 0:
+        timers[timer] = T0 + timedelta(hours=hours)
+    update = {"items": {**s.items, key: item}, "timers": timers}
+    return s.model_copy(update={**update, "timeline": (*s.timeline, entry(f"change {n}", n))})
+
+
+def test_a_save_that_rewrites_the_timeline_is_refused(store: Store) -> None:
+    store.create_incident(incident(), playbook())
+    with pytest.raises(Conflict, match="rewrites the timeline"):
+        store.update("inc-1", lambda s: s.model_copy(update={"timeline": (entry("instead"),)}))
+    loaded = store.load("inc-1")
+    assert loaded is not None and len(loaded.timeline) == 2

@@ -122,6 +122,60 @@ def save_incident(conn: Connection, state: IncidentState, expected_version: int 
     return int(new_version)
 
 
+def save_changes(conn: Connection, old: IncidentState, new: IncidentState, version: int) -> int:
+    """Write ``new`` over ``old``, which is what is stored at ``version``, and return the new version.
+
+    Like :func:`save_incident` with ``expected_version``, but it writes only the rows that differ and reads
+    none: the version check on the incident row guarantees the stored rows are ``old``'s (Conflict if not).
+    """
+    if new.id != old.id:
+        raise ValueError(f"incident {old.id!r}: cannot save incident {new.id!r} over it")
+    n = len(old.timeline)
+    kept = zip(old.timeline, new.timeline[:n], strict=True)
+    if len(new.timeline) < n or any(a is not b and a != b for a, b in kept):
+        raise Conflict(f"incident {new.id!r}: the new state rewrites the timeline; it may only append")
+    new_version = conn.execute(
+        update(incidents)
+        .where(incidents.c.id == new.id, incidents.c.version == version)
+        .values(version=incidents.c.version + 1, **_scalar_row(new))
+        .returning(incidents.c.version)
+    ).scalar()
+    if new_version is None:
+        found = conn.execute(select(incidents.c.version).where(incidents.c.id == new.id)).scalar()
+        if found is None:
+            raise IncidentNotFound(new.id)
+        raise Conflict(f"incident {new.id!r} is at version {found}, not {version}: reload and retry")
+    if new.items != old.items:
+        _apply_diff(conn, items, new.id, _item_rows(old), _item_rows(new))
+    if new.timers != old.timers:
+        _apply_diff(conn, timers, new.id, _timer_rows(old), _timer_rows(new))
+    added = [_timeline_row(new, seq, new.timeline[seq]) for seq in range(n, len(new.timeline))]
+    if added:
+        conn.execute(insert(timeline), added)
+    return int(new_version)
+
+
+def _apply_diff(
+    conn: Connection,
+    table: Table,
+    incident_id: str,
+    before: Mapping[str, dict[str, Any]],
+    after: Mapping[str, dict[str, Any]],
+) -> None:
+    """Change the incident's rows in ``table`` from ``before`` to ``after`` (key -> other columns)."""
+    gone = [key for key in before if key not in after]
+    if gone:
+        conn.execute(delete(table).where(table.c.incident_id == incident_id, table.c.key.in_(gone)))
+    added = [{"incident_id": incident_id, "key": k, **row} for k, row in after.items() if k not in before]
+    if added:
+        conn.execute(insert(table), added)
+    for key, row in after.items():
+        if key in before and before[key] != row:
+            conn.execute(
+                update(table).where(table.c.incident_id == incident_id, table.c.key == key).values(**row)
+            )
+
+
 def _append_timeline(conn: Connection, state: IncidentState) -> None:
     stored = conn.execute(select(func.count()).where(timeline.c.incident_id == state.id)).scalar_one()
     if len(state.timeline) < stored:

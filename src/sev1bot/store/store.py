@@ -35,7 +35,7 @@ from sev1bot.store.errors import (
     IncidentExists,
     IncidentNotFound,
 )
-from sev1bot.store.incidents import insert_incident, load_incidents, save_incident
+from sev1bot.store.incidents import insert_incident, load_incidents, save_changes, save_incident
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
@@ -348,7 +348,7 @@ class Store:
         if new is old or new == old:
             return version
         with self._save_errors(new):
-            return save_incident(conn, new, version)
+            return save_changes(conn, old, new, version)  # ``old`` is what is stored at ``version``
 
     def _remember(self, state: IncidentState, version: int) -> None:
         self._states.remember(state, version)
