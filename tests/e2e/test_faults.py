@@ -145,6 +145,7 @@ async def test_reactions_the_server_no_longer_has_are_reconciled(tmp_path: Path,
             sandbox.drop_websockets()
             await react(humans, "stu.doherty", item_post(sandbox, channel_id, "1.1").id, "white_check_mark")
             await react(humans, "brent.fox", item_post(sandbox, channel_id, "1.2").id, "heavy_check_mark")
+            await asyncio.sleep(0.6)  # past the reconnect backoff: the attempt is held until long after 0.2 s
             sandbox.faults.clear()
             cleared = time.monotonic()
             await until(lambda: checked(sandbox, channel_id, "1.1", "1.2"), 10, "reconciled checks")

@@ -122,8 +122,9 @@ async def test_the_follower_takes_over_when_the_leader_is_killed(
             sent_ids = {
                 store.sent_post_id(incident.id, f"escalation:{k}") for k in range(state.escalations_sent)
             }
+        history = "\n".join(f"{e.at:%H:%M:%S.%f} {e.actor}: {e.text}" for e in state.timeline)
         for key, by in [("1.1", "alice"), ("1.2", "alice"), ("1.3", "stu.doherty"), ("2.1", "jason.blais")]:
-            assert state.items[key].status is ItemStatus.DONE and state.items[key].by == by, key
+            assert state.items[key].status is ItemStatus.DONE and state.items[key].by == by, (key, history)
         assert state.items["2.2"].by == "brent.fox" and state.items["2.3"].status is ItemStatus.DONE
 
         posted = pings(sandbox, channel_id)
