@@ -55,6 +55,17 @@ class Post(_Model):
     update_at: int = 0
     edit_at: int = 0
     delete_at: int = 0
+    # REST answers (post lists, a post) carry the post's reactions here; websocket events usually do not.
+    metadata: PostMetadata = Field(default_factory=lambda: PostMetadata())
+
+    @property
+    def reactions(self) -> tuple[Reaction, ...]:
+        return self.metadata.reactions
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _no_metadata(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("props", "file_ids", mode="before")
     @classmethod
@@ -74,6 +85,18 @@ class Reaction(_Model):
     update_at: int = 0
     delete_at: int = 0
     remote_id: str = ""
+
+
+class PostMetadata(_Model):
+    reactions: tuple[Reaction, ...] = ()
+
+    @field_validator("reactions", mode="before")
+    @classmethod
+    def _null_is_none(cls, value: Any) -> Any:
+        return () if value is None else value
+
+
+Post.model_rebuild()
 
 
 class _Event(_Model):

@@ -16,7 +16,7 @@ from sev1bot import commands as cmd
 from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import CoreError, Decision, decide, start
-from sev1bot.core.effects import ItemPost
+from sev1bot.core.effects import ItemPost, PostRef
 from sev1bot.core.escalation import deadline_dues
 from sev1bot.core.events import (
     Assigned,
@@ -45,6 +45,7 @@ from sev1bot.store.store import Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+PostMap = dict[PostRef, str]
 _RETRY = timedelta(seconds=5)
 
 
@@ -78,6 +79,7 @@ class IncidentService:
         self.clock = clock
         self.can_deliver = can_deliver  # only the leader delivers; others leave the outbox to it
         self._tasks: set[asyncio.Task[None]] = set()
+        self._synced: dict[str, int] = {}  # incident id -> newest post change seen by reconcile (ms)
 
     # -- slash commands --------------------------------------------------------------------------------
 
@@ -237,19 +239,18 @@ class IncidentService:
         """A reaction on one of our item posts checks, unchecks or skips that item."""
         if reaction.user_id == self.executor.team.bot_user_id:
             return
-        found = await asyncio.to_thread(self.store.ref_for_post, reaction.post_id)
+        found = await asyncio.to_thread(self.store.post_context, reaction.post_id)  # one thread hop
         if found is None:
             return
-        incident_id, ref = found
+        incident_id, ref, playbook, state = found
         if not isinstance(ref, ItemPost):
             return
-        playbook = await asyncio.to_thread(self.store.load_playbook, incident_id)
         if reaction.emoji_name not in (*playbook.reactions.check, *playbook.reactions.skip):
             return
         # Decide from what the post carries now, not from the event alone, so that duplicate and
         # out-of-order events converge on the state that clean delivery gives.
         current = await self.executor.api.reactions(reaction.post_id)
-        await self._follow_reactions(incident_id, playbook, ref.key, current, (reaction, added))
+        await self._follow_reactions(incident_id, playbook, ref.key, current, (reaction, added), state)
 
     async def _follow_reactions(
         self,
@@ -258,17 +259,20 @@ class IncidentService:
         key: str,
         current: list[Reaction],
         trigger: tuple[Reaction, bool] | None,
+        state: IncidentState | None = None,
     ) -> None:
         """Bring one item in line with the reactions on its post.
 
         Live (``trigger`` set), removing the last check mark unchecks the item however it was checked. In
         reconciliation (no trigger), only what a reaction did is undone: an item checked by command stays.
+        ``state``, if the caller has it, saves a load; ``apply`` decides on the current state either way.
         """
         bot = self.executor.team.bot_user_id
         humans = [r for r in current if r.user_id != bot]
         checks = [r for r in humans if r.emoji_name in playbook.reactions.check]
         skips = [r for r in humans if r.emoji_name in playbook.reactions.skip]
-        state = await asyncio.to_thread(self.store.load, incident_id)
+        if state is None:
+            state = await asyncio.to_thread(self.store.load, incident_id)
         if state is None or key not in state.items:
             return
         item = state.items[key]
@@ -302,18 +306,39 @@ class IncidentService:
         return await self.executor.users.username(earliest.user_id)
 
     async def reconcile(self) -> None:
-        """Apply reactions made while the bot was away (start-up, or a websocket gap it could not resume)."""
-        for state in await asyncio.to_thread(self.store.active_incidents):
-            playbook = await asyncio.to_thread(self.store.load_playbook, state.id)
-            posts = await asyncio.to_thread(self.store.posts_of, state.id)
-            for ref, post_id in posts.items():
-                if not isinstance(ref, ItemPost):
-                    continue
+        """Apply reactions made while the bot was away (start-up, or a websocket gap it could not resume).
+
+        One request per active incident: its channel's posts, which carry their reactions; after the first
+        reconciliation only the posts changed since the newest change it saw (``since``). It used to be one
+        request per item post, 40 per incident: 8,000 requests and a minute for 200 incidents.
+        """
+        slots = asyncio.Semaphore(4)
+
+        async def one(
+            state: IncidentState, playbook: Playbook, channel_id: str | None, posts: PostMap
+        ) -> None:
+            items = {post_id: ref.key for ref, post_id in posts.items() if isinstance(ref, ItemPost)}
+            if channel_id is None or not items:
+                return
+            seen = self._synced.get(state.id)
+            # Back a minute: changes stamped in the same millisecond, or by a server node whose clock lags.
+            since = None if seen is None else max(0, seen - 60_000)
+            async with slots:
                 try:
-                    reactions = await self.executor.api.reactions(post_id)
+                    changed = await self.executor.api.channel_posts(channel_id, since=since)
                 except NotFound:
-                    continue
-                await self._follow_reactions(state.id, playbook, ref.key, reactions, None)
+                    return
+            for post in changed:
+                key = items.get(post.id)
+                if key is not None and not post.delete_at:
+                    await self._follow_reactions(state.id, playbook, key, list(post.reactions), None, state)
+            self._synced[state.id] = max([seen or 0, *(p.update_at for p in changed)])
+
+        found = await asyncio.to_thread(self.store.active_with_posts)
+        outcomes = await asyncio.gather(*(one(*incident) for incident in found), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the others are done: the caller may retry the whole reconciliation
 
     def _deliver(self, incident_id: str) -> None:
         if not self.can_deliver():

@@ -76,3 +76,15 @@ def ref_for_post(conn: Connection, post_id: str) -> tuple[str, PostRef] | None:
 def posts_of(conn: Connection, incident_id: str) -> dict[PostRef, str]:
     rows = conn.execute(select(posts.c.ref, posts.c.post_id).where(posts.c.incident_id == incident_id)).all()
     return {ref_from_str(row.ref): row.post_id for row in rows}
+
+
+def posts_of_many(conn: Connection, incident_ids: Sequence[str]) -> dict[str, dict[PostRef, str]]:
+    """``posts_of`` for several incidents in one query."""
+    found: dict[str, dict[PostRef, str]] = {incident_id: {} for incident_id in incident_ids}
+    if incident_ids:
+        query = select(posts.c.incident_id, posts.c.ref, posts.c.post_id).where(
+            posts.c.incident_id.in_(incident_ids)
+        )
+        for row in conn.execute(query):
+            found[row.incident_id][ref_from_str(row.ref)] = row.post_id
+    return found
