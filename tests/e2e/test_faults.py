@@ -34,6 +34,7 @@ from scenario import (
     assert_checklist_in_order,
     assert_checklist_once,
     checklist_posted,
+    incident_channel,
     is_checked,
     is_skipped,
     item_post,
@@ -253,6 +254,26 @@ async def test_post_creation_5xx_and_timeouts_are_retried_without_duplicates(
         assert failed == 5 and sent >= 49 + 5 + 3
         assert_checklist_once(sandbox, channel_id)
         assert_checklist_in_order(sandbox, channel_id)
+
+
+async def test_a_burst_of_5xx_in_the_middle_of_the_checklist_loses_and_repeats_nothing(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    sandbox.faults.delay("POST", "/api/v4/posts", 0.05)  # slow enough to strike in the middle
+    town = sandbox.channel("town-square")
+    answer = await slash(humans, "alice", town.id, 'start "Acme Corp" checkout is down')
+    assert "Started" in answer["text"], answer
+    await until(
+        lambda: (c := incident_channel(sandbox)) and len(item_posts(sandbox, c.id)) >= 10, 20, "10 items"
+    )
+    # Five failures in a row: more than one request's retries, so delivery stops half way and resumes.
+    sandbox.faults.fail_next("POST", "/api/v4/posts", 502, count=5)
+    await until(lambda: sandbox.count_requests("POST", "/api/v4/posts", status=502) == 5, 20, "the burst")
+    sandbox.faults.clear()
+    channel_id = await checklist_posted(sandbox, within=30)
+    await idle(bot)
+    assert_checklist_once(sandbox, channel_id)
+    assert_checklist_in_order(sandbox, channel_id)
 
 
 # -- 6. duplicate and out-of-order websocket events -----------------------------------------------------
