@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import httpx
 from mattermostautodriver.client import AsyncClient
+from multidict import CIMultiDict, CIMultiDictProxy
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +63,26 @@ class Sessions:
         headers: Any,
         body: bytes | None,
         limits: aiohttp.ClientTimeout,
-        request: httpx.Request,
-    ) -> tuple[int, Any, bytes]:
-        """(status, raw headers, undecoded body); aiohttp's errors as httpx's, naming ``request``."""
+        request: httpx.Request | None = None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """(status, headers, undecoded body); aiohttp's errors as httpx's, naming ``request`` (made
+        from method and URL only when needed: building one costs more than a fast request)."""
         try:
             async with self.get().request(
                 method, url, headers=headers, data=body, allow_redirects=False, timeout=limits
             ) as response:
-                return response.status, list(response.raw_headers), await response.read()
+                return response.status, response.headers, await response.read()
         except aiohttp.ClientConnectorError as exc:  # includes certificate and DNS failures
-            raise httpx.ConnectError(str(exc), request=request) from exc
+            raise httpx.ConnectError(str(exc), request=request or httpx.Request(method, url)) from exc
         except aiohttp.ConnectionTimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+            message = str(exc) or "connect timed out"
+            raise httpx.ConnectTimeout(message, request=request or httpx.Request(method, url)) from exc
         except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out waiting for the answer", request=request) from exc
+            message = str(exc) or "timed out waiting for the answer"
+            raise httpx.ReadTimeout(message, request=request or httpx.Request(method, url)) from exc
         except (aiohttp.ClientError, ssl.SSLError, OSError) as exc:
-            raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
+            message = f"{type(exc).__name__}: {exc}"
+            raise httpx.ReadError(message, request=request or httpx.Request(method, url)) from exc
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -94,12 +99,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _SKIP_HEADERS]
         body = await request.aread()
         timeout = _timeout(request.extensions.get("timeout"))
-        status, raw_headers, content = await self.sessions.send(
+        status, reply_headers, content = await self.sessions.send(
             request.method, str(request.url), headers, body or None, timeout, request
         )
         return httpx.Response(
             status,
-            headers=raw_headers,
+            headers=list(reply_headers.items()),
             content=content,
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
@@ -155,17 +160,20 @@ class AiohttpClient(AsyncClient):  # type: ignore[misc]  # the driver is untyped
             filtered = _without_none(options)
             body = json.dumps({} if filtered is None else filtered).encode()
             headers["Content-Type"] = "application/json"
-        request = httpx.Request(method.upper(), url)  # only named in errors
-        status, raw_headers, content = await self.sessions.send(
-            method.upper(), url, headers, body, _timeout(self.request_timeout), request
+        status, reply_headers, content = await self.sessions.send(
+            method.upper(), url, headers, body, _timeout(self.request_timeout)
         )
-        reply_headers = httpx.Headers(raw_headers)
         if reply_headers.get("Content-Encoding", "").lower() in ("gzip", "deflate"):
             content = zlib.decompress(content, zlib.MAX_WBITS | 32)  # gzip or zlib, by their header
-            del reply_headers["Content-Encoding"]
-            reply_headers["Content-Length"] = str(len(content))
+            decoded = CIMultiDict(reply_headers)
+            del decoded["Content-Encoding"]
+            decoded["Content-Length"] = str(len(content))
+            reply_headers = CIMultiDictProxy(decoded)
         if status >= 400 or reply_headers.get("Content-Type") != "application/json":
-            response = httpx.Response(status, headers=reply_headers, content=content, request=request)
+            request = httpx.Request(method.upper(), url)
+            response = httpx.Response(
+                status, headers=list(reply_headers.items()), content=content, request=request
+            )
             if status >= 400:
                 self._check_response(response)  # raises the driver's error for this answer
             return response
