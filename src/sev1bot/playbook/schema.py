@@ -8,7 +8,8 @@ accept either form and are resolved to the positional key by :meth:`Playbook.ite
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from functools import cached_property
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -138,10 +139,21 @@ class Playbook(Strict):
 
     def item_key(self, ref: str) -> str | None:
         """Resolve an item reference (slug id or "stage.item") to its positional key, or None if unknown."""
-        for key in self.keys():
-            if key == ref or self.item(key).id == ref:
-                return key
-        return None
+        # Every event resolves a few references (deadlines, resolution items): a scan of the checklist each
+        # time showed in profiles (docs/performance.md). Answers are kept for the ``stages`` they came from
+        # (a model_copy shares the cache but may have other stages).
+        cache = self.item_ref_cache
+        if cache[0] is not self.stages:
+            cache[:] = [self.stages, {}]
+        known: dict[str, str | None] = cache[1]
+        if ref not in known:
+            known[ref] = next((key for key in self.keys() if key == ref or self.item(key).id == ref), None)
+        return known[ref]
+
+    @cached_property
+    def item_ref_cache(self) -> list[Any]:
+        """[stages, {ref: key}] for item_key; not a field (equality and dumps ignore it)."""
+        return [None, {}]
 
     def reference_problems(self) -> list[tuple[Loc, str]]:
         """Checks across fields that a single field cannot make: unknown or duplicate names.

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select
 
 from sev1bot.core.codec import dump_effect, load_effect
-from sev1bot.core.effects import Effect, PostRef
+from sev1bot.core.effects import EditPost, Effect, Post, PostRef
 from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
@@ -69,6 +69,18 @@ def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]
         )
         for row in conn.execute(query)
     ]
+
+
+def refs_of(entries: Sequence[OutboxEntry]) -> set[PostRef]:
+    """The posts these effects create, edit or reply to."""
+    refs: set[PostRef] = set()
+    for entry in entries:
+        effect = entry.effect
+        if isinstance(effect, EditPost):
+            refs.add(effect.ref)
+        elif isinstance(effect, Post):
+            refs.update(ref for ref in (effect.ref, effect.thread) if ref is not None)
+    return refs
 
 
 def done(conn: Connection, entry_id: int) -> bool:

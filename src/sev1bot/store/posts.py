@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
@@ -88,3 +88,14 @@ def posts_of_many(conn: Connection, incident_ids: Sequence[str]) -> dict[str, di
         for row in conn.execute(query):
             found[row.incident_id][ref_from_str(row.ref)] = row.post_id
     return found
+
+
+def posts_for(conn: Connection, incident_id: str, refs: Iterable[PostRef]) -> dict[PostRef, str]:
+    """The post ids of those of ``refs`` that have one."""
+    wanted = {ref_to_str(ref): ref for ref in refs}
+    if not wanted:
+        return {}
+    query = select(posts.c.ref, posts.c.post_id).where(
+        posts.c.incident_id == incident_id, posts.c.ref.in_(list(wanted))
+    )
+    return {wanted[row.ref]: row.post_id for row in conn.execute(query)}

@@ -287,13 +287,15 @@ class Store:
             outbox.done(conn, entry_id)
 
     def outbox_batch(self, incident_id: str, limit: int = 50) -> Batch:
-        """``outbox_pending`` with the incident's channel and post ids, read in one transaction."""
+        """``outbox_pending`` with the incident's channel and the post ids of the refs the effects name,
+        read in one transaction."""
         with self._tx() as conn:
             entries = outbox.pending(conn, incident_id, limit)
             if not entries:
                 return Batch([], None, {})
             query = select(incidents.c.channel_id).where(incidents.c.id == incident_id)
-            return Batch(entries, conn.execute(query).scalar(), post_map.posts_of(conn, incident_id))
+            channel_id = conn.execute(query).scalar()
+            return Batch(entries, channel_id, post_map.posts_for(conn, incident_id, outbox.refs_of(entries)))
 
     def delivered(self, done: Sequence[Delivered]) -> None:
         """Write down what delivered effects produced and forget them, in one transaction, in order."""
