@@ -7,10 +7,12 @@ bot and for bot subprocesses.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -18,6 +20,7 @@ from harness import Humans, eventually, slash
 
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.models import Channel, Post
+from sev1bot.store.store import Store
 
 STAGES = 8
 ITEMS = 40
@@ -215,3 +218,49 @@ async def post_command(
         ) as response,
     ):
         return response.status, await response.json(content_type=None)
+
+
+def pinged_slots(db_url: str, incident_id: str, upto: int = 100) -> dict[int, str]:
+    """Escalation slot k -> the post that pinged for it, from the store's sent-once log.
+
+    A catch-up ping is recorded under the latest slot that had passed when it fired; the slots it stands
+    in for have no entry.
+    """
+    with Store(db_url) as store:
+        found = {k: store.sent_post_id(incident_id, f"escalation:{k}") for k in range(upto)}
+    return {k: post_id for k, post_id in found.items() if post_id is not None}
+
+
+async def catch_up_slot(db_url: str, incident_id: str, within: float = 15.0) -> int:
+    """The slot of the first ping after slot 0 (the catch-up ping, when slots were missed)."""
+
+    async def after_zero() -> int | None:
+        slots = await asyncio.to_thread(pinged_slots, db_url, incident_id)
+        return min((k for k in slots if k > 0), default=None)
+
+    slot: int = await eventually(after_zero, within, "a ping after the first")
+    return slot
+
+
+def assert_ping_schedule(
+    sandbox: Sandbox,
+    channel_id: str,
+    db_url: str,
+    incident_id: str,
+    due: Callable[[int], datetime],
+    catch_up: int,
+    last: int,
+) -> None:
+    """Slot 0, one (late) catch-up ping for ``catch_up`` and none for the slots between, then each slot up
+    to ``last`` on time; every ping post is the one the store recorded, none twice, one DM per ping."""
+    slots = pinged_slots(db_url, incident_id)
+    assert sorted(slots) == [0, *range(catch_up, last + 1)], (sorted(slots), catch_up, last)
+    posted = {p.id: p for p in pings(sandbox, channel_id)}
+    assert set(posted) == set(slots.values()), "every ping in the channel is one the store recorded, once"
+    for k in range(catch_up + 1, last + 1):
+        sent = datetime.fromtimestamp(posted[slots[k]].create_at / 1000, UTC)
+        late = (sent - due(k)).total_seconds()
+        assert -0.1 <= late <= 1.5, f"slot {k} pinged {late:+.2f}s from its due time"
+    catch_up_at = datetime.fromtimestamp(posted[slots[catch_up]].create_at / 1000, UTC)
+    assert catch_up_at >= due(catch_up), "the catch-up ping is for a slot that had passed"
+    assert len(dms_to(sandbox, "ian.tien")) == len(posted), "one DM to the CEO per ping"
