@@ -248,8 +248,13 @@ class IncidentService:
         if reaction.emoji_name not in (*playbook.reactions.check, *playbook.reactions.skip):
             return
         # Decide from what the post carries now, not from the event alone, so that duplicate and
-        # out-of-order events converge on the state that clean delivery gives.
-        current = await self.executor.api.reactions(reaction.post_id)
+        # out-of-order events converge on the state that clean delivery gives. A check mark just added is
+        # the exception: it checks the item whatever else the post carries (checks beat skips), so asking
+        # would change nothing; should it be gone already, its removal event follows and asks.
+        if added and reaction.emoji_name in playbook.reactions.check:
+            current = [reaction]
+        else:
+            current = await self.executor.api.reactions(reaction.post_id)
         await self._follow_reactions(incident_id, playbook, ref.key, current, (reaction, added), state)
 
     async def _follow_reactions(
