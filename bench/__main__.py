@@ -89,10 +89,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             say("throughput")
             if quick:
                 out["throughput"] = await reactions.throughput(
-                    world, pool, probes=(50, 100), probe_seconds=2, confirm_seconds=3
+                    world, pool, probes=(25, 50), probe_seconds=2, confirm_seconds=3
                 )
             else:
                 out["throughput"] = await reactions.throughput(world, pool)
+            out["throughput"]["sandbox_capacity"] = await reactions.sandbox_capacity(
+                world, seconds=1 if quick else 3
+            )
         if "ratelimit" in chosen:
             say("rate limits")
             out["rate_limit"] = await start.rate_limits(world)

@@ -156,7 +156,7 @@ async def reaction_latency(
 async def throughput(
     world: World,
     pool: ItemPool,
-    probes: tuple[float, ...] = (100, 200, 300, 400, 500, 600, 800),
+    probes: tuple[float, ...] = (25, 50, 75, 100, 150, 200, 300, 400, 600),
     probe_seconds: float = 5.0,
     confirm_seconds: float = 30.0,
     limit_s: float = 1.0,
@@ -203,4 +203,59 @@ async def throughput(
         "confirm_seconds": confirm_seconds,
         "probes": probe_results,
         "confirmations": confirmations,
+    }
+
+
+async def sandbox_capacity(world: World, seconds: float = 3.0, concurrency: int = 32) -> dict[str, Any]:
+    """How fast the sandbox itself (this process, listener included) serves what a reaction costs it:
+    reaction toggles and post edits by a person, in a channel the bot is not in, as fast as they go."""
+    channel = await world.people.call(
+        ACTOR,
+        "POST",
+        "/api/v4/channels",
+        {
+            "team_id": world.sandbox.team.id,
+            "name": f"capacity-{time.time_ns()}",
+            "display_name": "Cap",
+            "type": "P",
+        },
+    )
+    posts = [
+        (
+            await world.people.call(
+                ACTOR, "POST", "/api/v4/posts", {"channel_id": channel["id"], "message": "x"}
+            )
+        )["id"]
+        for _ in range(concurrency)
+    ]
+
+    async def flat_out(work: Any) -> float:
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker(post_id: str) -> None:
+            nonlocal done
+            n = 0
+            while time.perf_counter() < stop:
+                await work(post_id, n)
+                n += 1
+                done += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(p) for p in posts))
+        return done / (time.perf_counter() - began)
+
+    async def toggle(post_id: str, n: int) -> None:
+        if n % 2:
+            await world.people.unreact(ACTOR, post_id, CHECK)
+        else:
+            await world.people.react(ACTOR, post_id, CHECK)
+
+    async def edit(post_id: str, n: int) -> None:
+        await world.people.call(ACTOR, "PUT", f"/api/v4/posts/{post_id}/patch", {"message": f"edit {n}"})
+
+    return {
+        "reaction_toggles_per_s": round(await flat_out(toggle)),
+        "post_edits_per_s": round(await flat_out(edit)),
+        "concurrency": concurrency,
     }

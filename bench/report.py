@@ -57,6 +57,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(r["sustained_per_s"] >= 300),
             )
         )
+        cap = r.get("sandbox_capacity")
+        if cap:
+            value = f"{cap['reaction_toggles_per_s']} toggles/s, {cap['post_edits_per_s']} edits/s"
+            out.append(("sandbox alone, flat out (one core)", value, "", ""))
     if "rate_limit" in s:
         for r in s["rate_limit"].values():
             out.append(
