@@ -161,42 +161,38 @@ async def throughput(
     confirm_seconds: float = 30.0,
     limit_s: float = 1.0,
 ) -> dict[str, Any]:
-    """Scenario 3: short probes find the knee, then the best rate must hold for ``confirm_seconds``.
+    """Scenario 3: short probes find the knee, then a rate must hold for ``confirm_seconds``.
 
-    A rate passes when p99 < ``limit_s``, nothing went unanswered and the load generator really sent at
-    (>= 95% of) that rate. A failed confirmation steps down by 15% and tries again, at most three times.
+    A rate holds when p99 < ``limit_s``, nothing went unanswered and the load generator really sent at
+    (>= 95% of) that rate. Just above capacity a backlog grows slowly, so a short probe passes only with
+    p99 under half the limit; the confirmations then try the passing probe rates from the highest down
+    (at most three).
     """
 
-    def passed(result: LoadResult) -> bool:
+    def passed(result: LoadResult, limit: float) -> bool:
         return (
-            result.p99() < limit_s
+            result.p99() < limit
             and result.errors == 0
             and result.skipped == 0
             and result.sent_rate >= 0.95 * result.rate
         )
 
     probe_results = []
-    best = 0.0
+    passing: list[float] = []
     for rate in probes:
         result = await drive(world, pool, rate, probe_seconds)
         probe_results.append(result.summary())
-        await asyncio.sleep(1.0)  # let a backlog, if any, drain before the next probe
-        if not passed(result):
+        if not passed(result, limit_s / 2):
             break
-        best = rate
+        passing.append(rate)
     confirmations = []
     sustained = 0.0
-    rate = best
-    for _ in range(3):
-        if rate <= 0:
-            break
+    for rate in sorted(passing, reverse=True)[:3]:
         result = await drive(world, pool, rate, confirm_seconds)
         confirmations.append(result.summary())
-        await asyncio.sleep(1.0)
-        if passed(result):
+        if passed(result, limit_s):
             sustained = rate
             break
-        rate = math.floor(rate * 0.85)
     return {
         "sustained_per_s": sustained,
         "limit_p99_s": limit_s,

@@ -130,7 +130,7 @@ class BotProcess:
         return self.proc.pid
 
     async def wait_ready(self, within: float = 30.0) -> dict[str, float]:
-        """Poll /readyz; seconds from spawn until HTTP answered and until it said ready."""
+        """Poll /readyz; seconds from spawn until HTTP answered and until it was ready as the leader."""
         answered: float | None = None
         deadline = time.perf_counter() + within
         async with aiohttp.ClientSession() as http:
@@ -142,7 +142,10 @@ class BotProcess:
                         body = await resp.json()
                     now = time.perf_counter()
                     answered = answered or now
-                    if body.get("ready"):
+                    # Leading and caught up: a replica that has not yet taken the lease answers "ready" as
+                    # a follower. (Before caught_up existed, ready meant the websocket was connected.)
+                    leading = body.get("role") == "leader" and body.get("caught_up", True)
+                    if body.get("ready") and leading:
                         return {"http_up_s": answered - self.spawned_at, "ready_s": now - self.spawned_at}
                 except (aiohttp.ClientError, ValueError):
                     pass
