@@ -71,7 +71,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "scenarios": {},
     }
     out = results["scenarios"]
-    async with open_world(workdir, args.database_url, args.log_level) as world:
+    async with open_world(workdir, args.database_url, args.log_level, args.profile_bot) as world:
         out["startup_empty"] = await world.start_bot()
         if "start" in chosen:
             say("incident start")
@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="the bot's database (default: a new SQLite file)")
     parser.add_argument("--log-level", default="WARNING", help="the bot's SEV1BOT_LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (bot logs, database)")
+    parser.add_argument(
+        "--profile-bot",
+        type=Path,
+        metavar="FILE",
+        help="run each bot under yappi (pip install yappi); statistics to FILE.<n>.txt (slows it ~3x)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The sandbox drops websockets whose send queue overflows, as the server does; the stopped bot's

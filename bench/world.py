@@ -99,9 +99,10 @@ class CountingSandbox(Sandbox):
 class BotProcess:
     """``sev1bot run`` in a subprocess, with its settings in the environment and its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, profile: Path | None = None) -> None:
         self.env = env
         self.log_path = log_path
+        self.profile = profile  # run under yappi, statistics to this file (bench/yappi_bot.py)
         self.port = int(env["SEV1BOT_LISTEN"].rpartition(":")[2])
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
@@ -112,10 +113,10 @@ class BotProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.spawned_at = time.perf_counter()
+            command = ["-m", "bench.yappi_bot", str(self.profile)] if self.profile else ["-m", "sev1bot.cli"]
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "sev1bot.cli",
+                *command,
                 "run",
                 env={**inherited, **self.env},
                 cwd=str(ROOT),
@@ -310,8 +311,16 @@ class Listener:
 class World:
     """Everything a scenario needs: the sandbox, people, a listening websocket, the database, the bot."""
 
-    def __init__(self, sandbox: CountingSandbox, workdir: Path, database_url: str, log_level: str) -> None:
+    def __init__(
+        self,
+        sandbox: CountingSandbox,
+        workdir: Path,
+        database_url: str,
+        log_level: str,
+        profile: Path | None = None,
+    ) -> None:
         self.sandbox = sandbox
+        self.profile = profile
         self.workdir = workdir
         self.database_url = database_url
         self.log_level = log_level
@@ -338,7 +347,8 @@ class World:
         if self.bot is not None:
             raise RuntimeError("a bot is already running")
         self._bots += 1
-        self.bot = BotProcess(self.bot_env(free_port()), self.workdir / f"bot-{self._bots}.log")
+        profile = self.profile.with_suffix(f".{self._bots}.txt") if self.profile else None
+        self.bot = BotProcess(self.bot_env(free_port()), self.workdir / f"bot-{self._bots}.log", profile)
         await self.bot.start()
         try:
             return await self.bot.wait_ready()
@@ -361,14 +371,14 @@ class World:
 
 @contextlib.asynccontextmanager
 async def open_world(
-    workdir: Path, database_url: str | None = None, log_level: str = "WARNING"
+    workdir: Path, database_url: str | None = None, log_level: str = "WARNING", profile: Path | None = None
 ) -> AsyncIterator[World]:
     """A sandbox with a listener, and a fresh SQLite database in ``workdir`` (which must exist) unless a URL
     is given."""
     url = database_url or f"sqlite:///{workdir / 'sev1bot.db'}"
     async with CountingSandbox.running() as sandbox:
         assert isinstance(sandbox, CountingSandbox)
-        world = World(sandbox, workdir, url, log_level)
+        world = World(sandbox, workdir, url, log_level, profile)
         await world.listener.start()
         try:
             yield world
