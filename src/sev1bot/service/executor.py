@@ -223,7 +223,7 @@ class Executor:
             post = await self.api.create_post(
                 channel.id, effect.message, pending_post_id=self._pending_id(entry)
             )
-        except (MattermostError, NotFound):
+        except MattermostError:
             if effect.dedupe_key:
                 await asyncio.to_thread(self.store.release, incident_id, effect.dedupe_key)
             raise

@@ -57,14 +57,5 @@ class Timers:
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(job_id(incident_id, key))
 
-    def cancel_incident(self, incident_id: str) -> None:
-        for job in self._scheduler.get_jobs():
-            if job.id.startswith(f"{incident_id}|"):
-                job.remove()
-
     def cancel_all(self) -> None:
         self._scheduler.remove_all_jobs()
-
-    def pending(self) -> dict[str, datetime]:
-        """Job id -> next run time, for tests and the health endpoint."""
-        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
