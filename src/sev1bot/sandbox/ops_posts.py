@@ -169,7 +169,8 @@ class PostOps:
         newest_first = list(reversed(self.state.posts_in(channel_id)))
         window = newest_first[page * per_page : (page + 1) * per_page]
         roots = {p.root_id for p in window if p.root_id} - {p.id for p in window}
-        return self.state.post_list(window, [self.state.posts[r] for r in roots if r in self.state.posts])
+        extra = [self.state.posts[r] for r in roots if r in self.state.posts]
+        return self.state.post_list(window[::-1], extra)
 
     # changing
     def patch_post(self, actor: User, post_id: str, body: dict[str, Any]) -> Post:

@@ -180,7 +180,8 @@ class State:
 
     def post_list(self, posts: Sequence[Post], extra: Sequence[Post] = ()) -> dict[str, Any]:
         """A PostList: ``order`` newest first; ``extra`` posts (thread roots) appear only in ``posts``."""
-        ordered = sorted(posts, key=lambda p: p.create_at, reverse=True)
+        # ``posts`` come oldest first; posts made in the same millisecond keep that order (newest first).
+        ordered = sorted(reversed(posts), key=lambda p: p.create_at, reverse=True)
         everything = {p.id: self.post_json(p) for p in [*extra, *ordered]}
         return {
             "order": [p.id for p in ordered],
