@@ -13,13 +13,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
 
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store.errors import Conflict, IncidentNotFound
 from sev1bot.store.tables import incidents, items, timeline, timers
 from sev1bot.store.utc import require_utc
+
+# Statements made once: building and keying a statement cost SQLAlchemy more than running it, on the path
+# every reaction takes. The values come with the parameters (the SET clause is made from their names).
+_BUMP = (
+    update(incidents)
+    .where(incidents.c.id == bindparam("b_id"), incidents.c.version == bindparam("b_version"))
+    .values(version=incidents.c.version + 1)
+    .returning(incidents.c.version)
+)
+_SET_ITEM = update(items).where(
+    items.c.incident_id == bindparam("b_incident"), items.c.key == bindparam("b_key")
+)
+_ADD_TIMELINE = insert(timeline)
 
 
 def _aware(value: datetime | None, where: str) -> datetime | None:
@@ -42,18 +55,19 @@ def _scalar_row(state: IncidentState) -> dict[str, Any]:
 
 
 def _item_rows(state: IncidentState) -> dict[str, dict[str, Any]]:
-    rows = {}
-    for key, item in state.items.items():
-        if item.key != key:
-            raise ValueError(f"incident {state.id!r}: items[{key!r}] holds the item with key {item.key!r}")
-        rows[key] = {
-            "status": ItemStatus(item.status).value,
-            "by": item.by,
-            "at": _aware(item.at, f"incident {state.id!r} item {key} at"),
-            "assignee": item.assignee,
-            "via": item.via,
-        }
-    return rows
+    return {key: _item_row(state, key, item) for key, item in state.items.items()}
+
+
+def _item_row(state: IncidentState, key: str, item: ItemState) -> dict[str, Any]:
+    if item.key != key:
+        raise ValueError(f"incident {state.id!r}: items[{key!r}] holds the item with key {item.key!r}")
+    return {
+        "status": ItemStatus(item.status).value,
+        "by": item.by,
+        "at": _aware(item.at, f"incident {state.id!r} item {key} at"),
+        "assignee": item.assignee,
+        "via": item.via,
+    }
 
 
 def _timer_rows(state: IncidentState) -> dict[str, dict[str, Any]]:
@@ -134,24 +148,28 @@ def save_changes(conn: Connection, old: IncidentState, new: IncidentState, versi
     kept = zip(old.timeline, new.timeline[:n], strict=True)
     if len(new.timeline) < n or any(a is not b and a != b for a, b in kept):
         raise Conflict(f"incident {new.id!r}: the new state rewrites the timeline; it may only append")
-    new_version = conn.execute(
-        update(incidents)
-        .where(incidents.c.id == new.id, incidents.c.version == version)
-        .values(version=incidents.c.version + 1, **_scalar_row(new))
-        .returning(incidents.c.version)
-    ).scalar()
+    params = {"b_id": new.id, "b_version": version, **_scalar_row(new)}
+    new_version = conn.execute(_BUMP, params).scalar()
     if new_version is None:
         found = conn.execute(select(incidents.c.version).where(incidents.c.id == new.id)).scalar()
         if found is None:
             raise IncidentNotFound(new.id)
         raise Conflict(f"incident {new.id!r} is at version {found}, not {version}: reload and retry")
-    if new.items != old.items:
+    if new.items.keys() != old.items.keys():
         _apply_diff(conn, items, new.id, _item_rows(old), _item_rows(new))
+    else:  # the usual case: a few items changed (the core copies only those it changes)
+        changed = [
+            {"b_incident": new.id, "b_key": key, **_item_row(new, key, item)}
+            for key, item in new.items.items()
+            if item is not old.items[key] and item != old.items[key]
+        ]
+        if changed:
+            conn.execute(_SET_ITEM, changed)
     if new.timers != old.timers:
         _apply_diff(conn, timers, new.id, _timer_rows(old), _timer_rows(new))
     added = [_timeline_row(new, seq, new.timeline[seq]) for seq in range(n, len(new.timeline))]
     if added:
-        conn.execute(insert(timeline), added)
+        conn.execute(_ADD_TIMELINE, added)
     return int(new_version)
 
 

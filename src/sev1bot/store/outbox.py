@@ -18,6 +18,8 @@ from sev1bot.core.effects import EditPost, Effect, Post, PostRef
 from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
+_ADD = insert(outbox)  # made once: see store/incidents.py
+
 
 @dataclass(frozen=True)
 class OutboxEntry:
@@ -55,7 +57,7 @@ def enqueue(conn: Connection, incident_id: str, effects: Sequence[Effect], now: 
     rows = [
         {"incident_id": incident_id, "effect": dump_effect(effect), "created_at": at} for effect in effects
     ]
-    conn.execute(insert(outbox), rows)
+    conn.execute(_ADD, rows)
 
 
 def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]:

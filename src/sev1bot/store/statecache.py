@@ -34,8 +34,9 @@ def _loaded_item(item: ItemState) -> ItemState:
     return item.model_copy(update={"status": ItemStatus(item.status), "at": at})
 
 
-def as_loaded(state: IncidentState) -> IncidentState:
-    """``state`` exactly as ``load_incidents`` returns it; ``state`` itself when it already is."""
+def as_loaded(state: IncidentState, known: int = 0) -> IncidentState:
+    """``state`` exactly as ``load_incidents`` returns it; ``state`` itself when it already is.
+    The first ``known`` timeline entries are known to be in shape already (a save only appends)."""
     update: dict[str, Any] = {}
     if state.started_at.tzinfo is not UTC:
         update["started_at"] = _utc(state.started_at)
@@ -52,7 +53,7 @@ def as_loaded(state: IncidentState) -> IncidentState:
         v.tzinfo is not UTC for v in state.timers.values()
     ):
         update["timers"] = timers
-    if any(entry.at.tzinfo is not UTC for entry in state.timeline):
+    if any(state.timeline[n].at.tzinfo is not UTC for n in range(known, len(state.timeline))):
         update["timeline"] = tuple(
             e if e.at.tzinfo is UTC else TimelineEntry(at=_utc(e.at), actor=e.actor, kind=e.kind, text=e.text)
             for e in state.timeline
@@ -73,7 +74,13 @@ class StateCache:
 
     def remember(self, state: IncidentState, version: int) -> None:
         """Keep ``state`` as committed at ``version`` (call only after the commit succeeded)."""
-        loaded = as_loaded(state)
+        before = self._states.get(state.id)
+        shared = 0
+        if before is not None:  # the entries this state shares with the cached one were checked then
+            n = len(before[0].timeline)
+            if n <= len(state.timeline) and (n == 0 or state.timeline[n - 1] is before[0].timeline[n - 1]):
+                shared = n
+        loaded = as_loaded(state, shared)
         with self._lock:
             known = self._states.get(state.id)
             if known is not None and known[1] > version:
