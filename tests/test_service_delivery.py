@@ -43,10 +43,10 @@ def test_only_the_last_edit_of_a_post_in_a_batch_is_sent() -> None:
     )
     due, superseded = _coalesce(batch)
     assert [e.id for e in due] == [3, 4, 5, 7, 8]  # the post, the last edits, the timer, the last header
-    assert superseded == (1, 2, 6)
+    assert superseded == [1, 2, 6]
     assert _coalesce(entries(fx.EditPost(BOARD, "a"), fx.EditPost(ITEM, "b"))) == (
         entries(fx.EditPost(BOARD, "a"), fx.EditPost(ITEM, "b")),
-        (),
+        [],
     )
 
 

@@ -82,3 +82,28 @@ class Cancel:
 
 
 Effect = CreateChannel | SetHeader | Invite | Post | EditPost | DirectMessage | Schedule | Cancel
+
+
+def overwrites(effect: Effect) -> object | None:
+    """What an effect replaces whole (a post's text, the channel header), so that a later effect with the
+    same target makes it pointless; None for effects that add or schedule something."""
+    if isinstance(effect, EditPost):
+        return effect.ref
+    if isinstance(effect, SetHeader):
+        return SetHeader
+    return None
+
+
+def without_superseded(effects: list[Effect]) -> list[Effect]:
+    """``effects`` less those a later effect overwrites: the reactions of a batch edit the status board
+    once, not once each. Everything else keeps its order."""
+    later: set[object] = set()
+    kept: list[Effect] = []
+    for effect in reversed(effects):
+        target = overwrites(effect)
+        if target is not None:
+            if target in later:
+                continue
+            later.add(target)
+        kept.append(effect)
+    return kept[::-1]

@@ -55,7 +55,7 @@ class Acks:
         while self._queue:
             taken, self._queue = self._queue, []
             try:
-                await asyncio.to_thread(self._store.delivered, taken)
+                await self._store.run(self._store.delivered, taken)
             except BaseException:
                 self._queue = taken + self._queue  # not written: a later settle may try again
                 raise

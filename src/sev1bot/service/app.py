@@ -91,7 +91,7 @@ class Bot:
     # -- start-up --------------------------------------------------------------------------------------
 
     async def _connect(self) -> IncidentService:
-        await asyncio.to_thread(self.store.migrate)
+        await asyncio.to_thread(self.store.migrate)  # Alembic: slow, start-up only
         me = await self.api.me()
         team = await self.api.team_by_name(self.settings.mattermost_team)
         if self.settings.command_token is None:
@@ -112,6 +112,7 @@ class Bot:
             site_url=self.settings.mattermost_url,
             clock=self.clock,
             can_deliver=lambda: self.leadership.is_leader,
+            on_missed=self._missed,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -146,7 +147,7 @@ class Bot:
     # -- leadership ------------------------------------------------------------------------------------
 
     async def _elected(self) -> None:
-        for incident_id, key, due in await asyncio.to_thread(self.store.pending_timers):
+        for incident_id, key, due in await self.store.run(self.store.pending_timers):
             self.timers.schedule(incident_id, key, due)
         self.ws = WebSocketClient(
             self.settings.mattermost_url,
@@ -199,9 +200,12 @@ class Bot:
 
             async def handle() -> None:
                 if not await self._safely(service.on_reaction(reaction, added)):
-                    self._reconcile_due = True  # the reaction is on the server: pick it up when we can
+                    self._missed()
 
             await self.lanes.submit(reaction.post_id, handle)
+
+    def _missed(self) -> None:
+        self._reconcile_due = True  # the reaction is on the server: pick it up when we can
 
     async def _on_timer(self, incident_id: str, key: str) -> None:
         if self.leadership.is_leader:

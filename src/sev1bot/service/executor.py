@@ -29,6 +29,8 @@ from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
+BATCH = 50  # outbox entries per pass
+
 
 @dataclass
 class Team:
@@ -73,30 +75,48 @@ class Executor:
         self.team = team
         self.users = users
         self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, asyncio.Future[None]] = {}  # incident id -> the pass waiting its turn
 
     async def drain(self, incident_id: str) -> None:
-        """Deliver every pending effect of one incident, oldest first. Safe to call concurrently."""
+        """Deliver every pending effect of one incident, oldest first. Safe to call concurrently.
+
+        One pass runs at a time per incident. A call made while another waits for its turn joins that
+        one, which reads everything committed before it starts: under load, one pass per batch of
+        decisions instead of an extra read of an empty outbox per decision.
+        """
+        waiting = self._waiting.get(incident_id)
+        if waiting is None:
+            waiting = asyncio.ensure_future(self._drain(incident_id))
+            waiting.add_done_callback(_retrieved)
+            self._waiting[incident_id] = waiting
+        await asyncio.shield(waiting)
+
+    async def _drain(self, incident_id: str) -> None:
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
         async with lock:
+            del self._waiting[incident_id]  # from now on, a new call needs a new pass
             while True:
-                batch = await asyncio.to_thread(self.store.outbox_batch, incident_id, 50)
+                batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH)
                 if not batch.entries:
                     return
                 acks = Acks(self.store)
+                due, done = _coalesce(batch.entries)
                 try:
-                    due, superseded = _coalesce(batch.entries)
-                    if superseded:
-                        acks.add(Delivered(incident_id, superseded))
                     for entry in due:
                         await self._deliver(entry, batch, acks)
-                        acks.add(Delivered(incident_id, (entry.id,)))
-                except BaseException:
-                    await acks.settle()  # keep what was delivered, then let the first error through
-                    raise
-                await acks.settle()
+                        done.append(entry.id)
+                finally:
+                    # Forget what was delivered, in one write per pass (keep it, then let an error through).
+                    # A post's id is written down as soon as it exists (see _post): what must not be
+                    # created twice does not wait for this.
+                    if done:
+                        acks.add(Delivered(incident_id, tuple(done)))
+                    await acks.settle()
+                if len(batch.entries) < BATCH:
+                    return  # whatever is committed from now on comes with its own call to drain
 
     async def drain_all(self) -> None:
-        for incident_id in await asyncio.to_thread(self.store.outbox_incidents):
+        for incident_id in await self.store.run(self.store.outbox_incidents):
             try:
                 await self.drain(incident_id)
             except (MattermostError, StoreUnavailable) as exc:
@@ -138,7 +158,7 @@ class Executor:
         return True
 
     async def _create_channel(self, batch: Batch, incident_id: str, effect: fx.CreateChannel) -> None:
-        if batch.channel_id or await asyncio.to_thread(self.store.channel_id_of, incident_id):
+        if batch.channel_id or await self.store.run(self.store.channel_id_of, incident_id):
             return  # created before a crash or retry
         try:
             channel = await self.api.create_channel(
@@ -157,7 +177,7 @@ class Executor:
             channel = await self.api.channel_by_name(self.team.id, effect.name)
             if not await self.api.is_channel_member(channel.id, self.team.bot_user_id):
                 raise
-        await asyncio.to_thread(self.store.set_channel_id, incident_id, channel.id)
+        await self.store.run(self.store.set_channel_id, incident_id, channel.id)
         batch.channel_id = channel.id
 
     async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
@@ -181,9 +201,7 @@ class Executor:
         incident_id = entry.incident_id
         if effect.ref is not None and effect.ref in batch.posts:
             return  # delivered before a crash or retry
-        if effect.dedupe_key and not await asyncio.to_thread(
-            self.store.claim, incident_id, effect.dedupe_key
-        ):
+        if effect.dedupe_key and not await self.store.run(self.store.claim, incident_id, effect.dedupe_key):
             return  # sent (or being sent) already: a ping or reminder goes at most once
         root_id = ""
         if effect.thread is not None:
@@ -197,7 +215,7 @@ class Executor:
             )
         except MattermostError:
             if effect.dedupe_key:
-                await asyncio.to_thread(self.store.release, incident_id, effect.dedupe_key)
+                await self.store.run(self.store.release, incident_id, effect.dedupe_key)
             raise
         if effect.ref is not None:
             batch.posts[effect.ref] = post.id
@@ -210,9 +228,7 @@ class Executor:
 
     async def _direct(self, entry: OutboxEntry, effect: fx.DirectMessage, acks: Acks) -> None:
         incident_id = entry.incident_id
-        if effect.dedupe_key and not await asyncio.to_thread(
-            self.store.claim, incident_id, effect.dedupe_key
-        ):
+        if effect.dedupe_key and not await self.store.run(self.store.claim, incident_id, effect.dedupe_key):
             return
         try:
             found, _ = await self.users.ids([effect.username])
@@ -225,10 +241,16 @@ class Executor:
             )
         except MattermostError:
             if effect.dedupe_key:
-                await asyncio.to_thread(self.store.release, incident_id, effect.dedupe_key)
+                await self.store.run(self.store.release, incident_id, effect.dedupe_key)
             raise
         if effect.dedupe_key:
             acks.add(Delivered(incident_id, sent=(effect.dedupe_key, post.id)))
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """Mark a pass's error as seen: its callers may all have gone (each that awaits it gets the error)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _channel(batch: Batch, incident_id: str) -> str:
@@ -237,7 +259,7 @@ def _channel(batch: Batch, incident_id: str) -> str:
     return batch.channel_id
 
 
-def _coalesce(entries: list[OutboxEntry]) -> tuple[list[OutboxEntry], tuple[int, ...]]:
+def _coalesce(entries: list[OutboxEntry]) -> tuple[list[OutboxEntry], list[int]]:
     """(the entries to deliver, ids of those a later entry makes pointless): an edit of a post that a later
     edit in the batch replaces, a header that a later header replaces. Under load a board is edited once
     per batch instead of once per reaction."""
@@ -245,20 +267,11 @@ def _coalesce(entries: list[OutboxEntry]) -> tuple[list[OutboxEntry], tuple[int,
     due: list[OutboxEntry] = []
     superseded: list[int] = []
     for entry in reversed(entries):
-        target = _target(entry.effect)
+        target = fx.overwrites(entry.effect)
         if target is not None and target in later:
             superseded.append(entry.id)
             continue
         if target is not None:
             later.add(target)
         due.append(entry)
-    return due[::-1], tuple(superseded[::-1])
-
-
-def _target(effect: fx.Effect) -> object | None:
-    """What an effect overwrites whole: a later effect with the same target makes it pointless."""
-    if isinstance(effect, fx.EditPost):
-        return effect.ref
-    if isinstance(effect, fx.SetHeader):
-        return "header"
-    return None
+    return due[::-1], superseded[::-1]

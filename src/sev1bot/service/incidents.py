@@ -10,13 +10,14 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sev1bot import commands as cmd
 from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import CoreError, Decision, decide, start
-from sev1bot.core.effects import ItemPost, PostRef
+from sev1bot.core.effects import Effect, ItemPost, PostRef, without_superseded
 from sev1bot.core.escalation import deadline_dues
 from sev1bot.core.events import (
     Assigned,
@@ -32,14 +33,16 @@ from sev1bot.core.events import (
     TimerDue,
 )
 from sev1bot.core.naming import channel_name, with_suffix
-from sev1bot.core.state import IncidentState, ItemStatus
+from sev1bot.core.reactions import Mark, Trigger, reaction_event
+from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.events import Reaction
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.executor import Executor
 from sev1bot.service.http import ActionRequest, CommandRequest, CommandResponse
-from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, StoreUnavailable
+from sev1bot.service.reactionbook import ReactionBook
+from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, StoreError, StoreUnavailable
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,17 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PostMap = dict[PostRef, str]
 _RETRY = timedelta(seconds=5)
+MAX_QUEUED_REACTIONS = 5000  # then the websocket stops reading, and the server's own limits apply
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A reaction to decide: the item, what its post carries right after it, and the reaction itself
+    (None in reconciliation, which only sees the outcome)."""
+
+    key: str
+    reactions: tuple[Reaction, ...]
+    trigger: tuple[Reaction, bool] | None = None
 
 
 def utcnow() -> datetime:
@@ -69,6 +83,7 @@ class IncidentService:
         site_url: str,
         clock: Clock = utcnow,
         can_deliver: Callable[[], bool] = lambda: True,
+        on_missed: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -78,8 +93,16 @@ class IncidentService:
         self.site_url = site_url.rstrip("/")
         self.clock = clock
         self.can_deliver = can_deliver  # only the leader delivers; others leave the outbox to it
+        self.on_missed = on_missed  # reactions that could not be applied: reconcile when possible
         self._tasks: set[asyncio.Task[None]] = set()
         self._synced: dict[str, int] = {}  # incident id -> newest post change seen by reconcile (ms)
+        self.book = ReactionBook()
+        self._routes: dict[str, tuple[str, PostRef, Playbook]] = {}  # post id -> incident, ref, playbook
+        self._queued: dict[str, list[_Pending]] = {}  # incident id -> reactions waiting to be decided
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._backlog = 0
+        self._room = asyncio.Event()
+        self._room.set()
 
     # -- slash commands --------------------------------------------------------------------------------
 
@@ -97,7 +120,7 @@ class IncidentService:
                     return _ephemeral(await self._list())
                 case cmd.Start(customer, summary):
                     return await self._start(req, customer, summary)
-            incident = await asyncio.to_thread(self.store.incident_by_channel_id, req.channel_id)
+            incident = await self.store.run(self.store.incident_by_channel_id, req.channel_id)
             if incident is None:
                 return _ephemeral(
                     "This is not an incident channel. Run this in the incident's channel, "
@@ -121,7 +144,7 @@ class IncidentService:
     async def _in_incident(
         self, incident: IncidentState, command: cmd.Command, actor: str
     ) -> CommandResponse:
-        playbook = await asyncio.to_thread(self.store.load_playbook, incident.id)
+        playbook = await self.store.run(self.store.load_playbook, incident.id)
         event: Event
         match command:
             case cmd.Status():
@@ -166,7 +189,7 @@ class IncidentService:
         return _ephemeral(f"There is no user `@{username}` on this server: check the spelling.")
 
     async def _list(self) -> str:
-        active = await asyncio.to_thread(self.store.active_incidents)
+        active = await self.store.run(self.store.active_incidents)
         if not active:
             return "No active incidents."
         now = self.clock()
@@ -184,7 +207,7 @@ class IncidentService:
         base = channel_name(now, customer, self.calendar.timezone)
         for n in range(1, 100):
             name = base if n == 1 else with_suffix(base, n)
-            if await asyncio.to_thread(self.store.channel_name_taken, name):
+            if await self.store.run(self.store.channel_name_taken, name):
                 continue
             if await self.executor.channel_exists(name):
                 continue
@@ -192,9 +215,7 @@ class IncidentService:
             event = Started(incident_id, req.user_name, customer, name, summary)
             decision = start(event, playbook, now, self.calendar)
             try:
-                await asyncio.to_thread(
-                    self.store.create_incident, decision.state, playbook, decision.effects
-                )
+                await self.store.run(self.store.create_incident, decision.state, playbook, decision.effects)
             except ChannelNameTaken:
                 continue
             self._deliver(incident_id)
@@ -218,7 +239,7 @@ class IncidentService:
             return decide(state, event, playbook, now, self.calendar)
 
         try:
-            decision = await asyncio.to_thread(self.store.apply, incident_id, step)
+            decision = await self.store.run(self.store.apply, incident_id, step)
         except IncidentNotFound:
             log.warning("event %s for unknown incident %s dropped", type(event).__name__, incident_id)
             return None
@@ -236,93 +257,128 @@ class IncidentService:
             self.executor.timers.schedule(incident_id, key, self.clock() + _RETRY)
 
     async def on_reaction(self, reaction: Reaction, added: bool) -> None:
-        """A reaction on one of our item posts checks, unchecks or skips that item."""
+        """A reaction on one of our item posts checks, unchecks or skips that item.
+
+        Called in order per post. Returns once the reaction is queued for its incident: the reactions that
+        queue up while one batch is being decided are decided together in one transaction and delivered
+        in one pass (a board edited once per batch), which is what lets the bot keep up with a crowd.
+        """
         if reaction.user_id == self.executor.team.bot_user_id:
             return
-        found = await asyncio.to_thread(self.store.post_context, reaction.post_id)  # one thread hop
-        if found is None:
+        route = await self._route(reaction.post_id)
+        if route is None:
             return
-        incident_id, ref, playbook, state = found
+        incident_id, ref, playbook = route
         if not isinstance(ref, ItemPost):
             return
+        current = self.book.apply(reaction, added)
         if reaction.emoji_name not in (*playbook.reactions.check, *playbook.reactions.skip):
             return
-        # Decide from what the post carries now, not from the event alone, so that duplicate and
-        # out-of-order events converge on the state that clean delivery gives. A check mark just added is
-        # the exception: it checks the item whatever else the post carries (checks beat skips), so asking
-        # would change nothing; should it be gone already, its removal event follows and asks.
-        if added and reaction.emoji_name in playbook.reactions.check:
-            current = [reaction]
-        else:
-            current = await self.executor.api.reactions(reaction.post_id)
-        await self._follow_reactions(incident_id, playbook, ref.key, current, (reaction, added), state)
+        if current is None:  # not seen since start-up or a gap: ask the server once
+            current = self.book.seed(reaction.post_id, await self.executor.api.reactions(reaction.post_id))
+        while self._backlog >= MAX_QUEUED_REACTIONS:
+            await self._room.wait()
+        self._queue(incident_id, _Pending(ref.key, tuple(current), (reaction, added)))
 
-    async def _follow_reactions(
-        self,
-        incident_id: str,
-        playbook: Playbook,
-        key: str,
-        current: list[Reaction],
-        trigger: tuple[Reaction, bool] | None,
-        state: IncidentState | None = None,
-    ) -> None:
-        """Bring one item in line with the reactions on its post.
+    async def _route(self, post_id: str) -> tuple[str, PostRef, Playbook] | None:
+        """The incident, ref and playbook of one of our posts (remembered: a post's ref never changes)."""
+        route = self._routes.get(post_id)
+        if route is None:
+            found = await self.store.run(self.store.post_context, post_id)
+            if found is None:
+                return None
+            route = self._routes[post_id] = found[:3]
+        return route
 
-        Live (``trigger`` set), removing the last check mark unchecks the item however it was checked. In
-        reconciliation (no trigger), only what a reaction did is undone: an item checked by command stays.
-        ``state``, if the caller has it, saves a load; ``apply`` decides on the current state either way.
-        """
+    def _queue(self, incident_id: str, pending: _Pending) -> None:
+        self._queued.setdefault(incident_id, []).append(pending)
+        self._backlog += 1
+        if self._backlog >= MAX_QUEUED_REACTIONS:
+            self._room.clear()
+        if incident_id not in self._workers:
+            worker = asyncio.ensure_future(self._decide_queued(incident_id))
+            self._workers[incident_id] = worker
+            self._tasks.add(worker)
+            worker.add_done_callback(self._done)
+
+    async def _decide_queued(self, incident_id: str) -> None:
+        """Decide the incident's queued reactions, a batch at a time, until none are left."""
+        try:
+            while batch := self._queued.pop(incident_id, None):
+                self._backlog -= len(batch)
+                if self._backlog < MAX_QUEUED_REACTIONS:
+                    self._room.set()
+                try:
+                    await self._follow_reactions(incident_id, batch)
+                except (StoreError, MattermostError) as exc:
+                    # The reactions are on the server: the next reconciliation picks them up.
+                    log.warning("reactions on incident %s not applied: %s", incident_id, exc)
+                    self.on_missed()
+        finally:
+            del self._workers[incident_id]
+
+    async def _follow_reactions(self, incident_id: str, batch: list[_Pending]) -> Decision | None:
+        """Bring items in line with the reactions on their posts, in order, in one transaction."""
         bot = self.executor.team.bot_user_id
-        humans = [r for r in current if r.user_id != bot]
-        checks = [r for r in humans if r.emoji_name in playbook.reactions.check]
-        skips = [r for r in humans if r.emoji_name in playbook.reactions.skip]
-        if state is None:
-            state = await asyncio.to_thread(self.store.load, incident_id)
-        if state is None or key not in state.items:
-            return
-        item = state.items[key]
-        removed_check = (
-            trigger is not None and not trigger[1] and trigger[0].emoji_name in playbook.reactions.check
-        )
-        undo = item.via == "reaction" or removed_check or (trigger is not None and not trigger[1])
-        event: Event | None = None
-        if checks and item.status is not ItemStatus.DONE:
-            event = ItemChecked(await self._actor(checks, trigger), key, via="reaction")
-        elif (
-            not checks
-            and skips
-            and (item.status is ItemStatus.OPEN or (item.status is ItemStatus.DONE and undo))
-        ):
-            event = ItemSkipped(await self._actor(skips, trigger), key, via="reaction")
-        elif not checks and not skips and item.status is not ItemStatus.OPEN and undo:
-            who = await self.executor.users.username(trigger[0].user_id) if trigger else "sev1bot"
-            event = ItemUnchecked(who, key, via="reaction")
-        if event is not None:
-            try:
-                await self.apply(incident_id, event)
-            except CoreError as exc:
-                log.info("reaction on %s of incident %s refused: %s", key, incident_id, exc)
+        people = {r.user_id for p in batch for r in p.reactions if r.user_id != bot}
+        people.update(p.trigger[0].user_id for p in batch if p.trigger is not None)
+        names = {user_id: await self.executor.users.username(user_id) for user_id in people}
 
-    async def _actor(self, reactions: list[Reaction], trigger: tuple[Reaction, bool] | None) -> str:
-        """Who did it: the person whose reaction arrived, else whoever reacted first."""
-        if trigger is not None and trigger[1] and any(r.user_id == trigger[0].user_id for r in reactions):
-            return await self.executor.users.username(trigger[0].user_id)
-        earliest = min(reactions, key=lambda r: r.create_at)
-        return await self.executor.users.username(earliest.user_id)
+        def mark(reaction: Reaction) -> Mark:
+            return Mark(names[reaction.user_id], reaction.emoji_name, reaction.create_at)
+
+        steps = [
+            (
+                p.key,
+                [mark(r) for r in p.reactions if r.user_id != bot],
+                None if p.trigger is None else Trigger(mark(p.trigger[0]), p.trigger[1]),
+            )
+            for p in batch
+        ]
+        now = self.clock()
+
+        def step(state: IncidentState, playbook: Playbook) -> Decision:
+            effects: list[Effect] = []
+            for key, marks, trigger in steps:
+                item = state.items.get(key)
+                event = None if item is None else reaction_event(item, playbook, marks, trigger)
+                if event is None:
+                    continue
+                try:
+                    decision = decide(state, event, playbook, now, self.calendar)
+                except CoreError as exc:
+                    log.info("reaction on %s of incident %s refused: %s", key, incident_id, exc)
+                    continue
+                state = decision.state
+                effects.extend(decision.effects)
+            return Decision(state, tuple(without_superseded(effects)))
+
+        try:
+            decision = await self.store.run(self.store.apply, incident_id, step)
+        except IncidentNotFound:
+            log.warning("reactions for unknown incident %s dropped", incident_id)
+            return None
+        if decision.effects:
+            self._deliver(incident_id)
+        return decision
 
     async def reconcile(self) -> None:
         """Apply reactions made while the bot was away (start-up, or a websocket gap it could not resume).
 
         One request per active incident: its channel's posts, which carry their reactions; after the first
         reconciliation only the posts changed since the newest change it saw (``since``). It used to be one
-        request per item post, 40 per incident: 8,000 requests and a minute for 200 incidents.
+        request per item post, 40 per incident: 8,000 requests and a minute for 200 incidents. What an
+        incident's posts call for is decided in one transaction.
         """
+        self.book.forget_all()  # events may have been lost; the post lists and GETs seed it again
         slots = asyncio.Semaphore(4)
 
         async def one(
             state: IncidentState, playbook: Playbook, channel_id: str | None, posts: PostMap
         ) -> None:
-            items = {post_id: ref.key for ref, post_id in posts.items() if isinstance(ref, ItemPost)}
+            items = {post_id: ref for ref, post_id in posts.items() if isinstance(ref, ItemPost)}
+            for post_id, ref in items.items():
+                self._routes.setdefault(post_id, (state.id, ref, playbook))
             if channel_id is None or not items:
                 return
             seen = self._synced.get(state.id)
@@ -333,13 +389,16 @@ class IncidentService:
                     changed = await self.executor.api.channel_posts(channel_id, since=since)
                 except NotFound:
                     return
-            for post in changed:
-                key = items.get(post.id)
-                if key is not None and not post.delete_at:
-                    await self._follow_reactions(state.id, playbook, key, list(post.reactions), None, state)
+            batch = [
+                _Pending(items[post.id].key, tuple(self.book.seed(post.id, post.reactions, replace=False)))
+                for post in changed
+                if post.id in items and not post.delete_at
+            ]
+            if batch:
+                await self._follow_reactions(state.id, batch)
             self._synced[state.id] = max([seen or 0, *(p.update_at for p in changed)])
 
-        found = await asyncio.to_thread(self.store.active_with_posts)
+        found = await self.store.run(self.store.active_with_posts)
         outcomes = await asyncio.gather(*(one(*incident) for incident in found), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):

@@ -54,7 +54,7 @@ class Leadership:
         if self.fence is None:
             return False
         try:
-            return await asyncio.to_thread(self.store.check_fence, LEASE, self.fence)
+            return await self.store.run(self.store.check_fence, LEASE, self.fence)
         except StoreError:
             return self.is_leader
 
@@ -68,13 +68,13 @@ class Leadership:
             if self.fence is not None:
                 await self._step_down("shutting down", expected=True)
                 try:
-                    await asyncio.to_thread(self.store.release_lease, LEASE, self.holder)
+                    await self.store.run(self.store.release_lease, LEASE, self.holder)
                 except StoreError as exc:
                     log.warning("could not release the leader lease: %s", exc)
 
     async def _tick(self) -> None:
         try:
-            fence = await asyncio.to_thread(
+            fence = await self.store.run(
                 self.store.acquire_lease, LEASE, self.holder, timedelta(seconds=self.ttl), datetime.now(UTC)
             )
         except StoreError as exc:

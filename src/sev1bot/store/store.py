@@ -1,4 +1,4 @@
-"""The durable store: one object the service calls from a thread (``await asyncio.to_thread(...)``).
+"""The durable store: one object; async code calls its methods through :meth:`Store.run`.
 
 Every method is one transaction. Writes on SQLite start with ``BEGIN IMMEDIATE``; ``update`` additionally
 locks the incident row on PostgreSQL (``SELECT ... FOR UPDATE``), so a read-decide-write from two replicas,
@@ -12,14 +12,15 @@ save bumps it, whoever saves). A state is remembered only after its transaction 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
@@ -43,6 +44,10 @@ from sev1bot.store.tables import incidents, timers
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+_VERSION = select(incidents.c.version).where(incidents.c.id == bindparam("b_id"))
+_LOCK_VERSION = _VERSION.with_for_update()  # holds the row (PostgreSQL) until the transaction ends
 
 
 class Outcome(Protocol):
@@ -66,8 +71,30 @@ class Store:
         self._engine = make_engine(parsed, busy_timeout=busy_timeout)
         # An in-memory SQLite database is one shared connection: let one thread use it at a time.
         self._serial: AbstractContextManager[Any] = threading.RLock() if is_memory(parsed) else nullcontext()
+        # SQLite has one writer at a time. Its busy handler makes a waiting writer sleep and retry, with
+        # sleeps growing to 100 ms, so a few threads writing at once cost whole seconds of latency under
+        # load; queueing this process's writers on a lock costs nothing. Other processes still wait on
+        # the busy timeout. PostgreSQL locks rows, not the database: no lock needed.
+        self._writers: AbstractContextManager[Any] = (
+            threading.Lock() if self.backend == "sqlite" and not is_memory(parsed) else nullcontext()
+        )
+        self.inline = self.backend == "sqlite"  # see run()
         self._playbooks: dict[str, Playbook] = {}
         self._states = StateCache()  # id -> last committed (state, version)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call one of this store's methods from the event loop: ``await store.run(store.load, id)``.
+
+        SQLite runs it right here. Its calls are short and never wait on a network, and handing each to a
+        thread cost far more than the call: while the loop is busy, a worker thread waits up to the
+        interpreter's switch interval (5 ms) every time it takes the GIL back, and a transaction takes it
+        back after every statement. Under load that made each transaction tens of milliseconds and the
+        bot fell seconds behind (docs/performance.md). PostgreSQL runs in a thread: its server can stall
+        or be unreachable, and the loop must keep serving meanwhile.
+        """
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     def migrate(self) -> None:
         """Bring the schema up to the newest revision (safe to call from several processes at once)."""
@@ -120,10 +147,8 @@ class Store:
 
     def _load(self, conn: Connection, incident_id: str) -> tuple[IncidentState, int] | None:
         cached = self._states.get(incident_id)
-        if cached is not None:
-            query = select(incidents.c.version).where(incidents.c.id == incident_id)
-            if conn.execute(query).scalar() == cached[1]:
-                return cached
+        if cached is not None and conn.execute(_VERSION, {"b_id": incident_id}).scalar() == cached[1]:
+            return cached
         found = load_incidents(conn, [incident_id])
         if not found:
             return None
@@ -366,8 +391,7 @@ class Store:
         """Load the incident, holding its row lock (PostgreSQL) until the transaction ends."""
         cached = self._states.get(incident_id)
         if cached is not None:
-            query = select(incidents.c.version).where(incidents.c.id == incident_id).with_for_update()
-            version = conn.execute(query).scalar()
+            version = conn.execute(_LOCK_VERSION, {"b_id": incident_id}).scalar()
             if version is None:
                 raise IncidentNotFound(incident_id)
             if version == cached[1]:
@@ -404,7 +428,8 @@ class Store:
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
-        with self._serial, driver_errors(self.url), self._engine.connect() as conn:
+        writers = self._writers if write else nullcontext()
+        with self._serial, writers, driver_errors(self.url), self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{WRITE: True})
             with conn.begin():
