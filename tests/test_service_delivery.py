@@ -71,7 +71,7 @@ async def test_acks_write_everything_in_order_and_forget_the_entries(store: Stor
 async def test_a_failed_write_stops_delivery(store: Store) -> None:
     store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD),))
     store.record_post("inc-1", ITEM, "post-1")
-    acks = Acks(store)
+    acks = Acks(store, flush_after=0)  # written at once
     acks.add(Delivered("inc-1", post=(BOARD, "post-1")))  # that post is already the item's: refused
     await asyncio.sleep(0.2)
     with pytest.raises(ValueError, match="already recorded"):
@@ -81,6 +81,19 @@ async def test_a_failed_write_stops_delivery(store: Store) -> None:
     with pytest.raises(ValueError, match="already recorded"):
         await acks.settle()
     assert [e.effect for e in store.outbox_pending("inc-1")] == [fx.Post("board", ref=BOARD)]
+
+
+async def test_acks_wait_for_the_pass_unless_it_runs_long(store: Store) -> None:
+    store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD), fx.Post("item", ref=ITEM)))
+    acks = Acks(store, flush_after=0.3)
+    acks.add(Delivered("inc-1", post=(BOARD, "post-board")))
+    await asyncio.sleep(0.05)
+    assert store.posts_of("inc-1") == {}, "a short pass writes once, at its end"
+    await asyncio.sleep(0.3)
+    acks.add(Delivered("inc-1", post=(ITEM, "post-item")))  # the first has waited long enough: both go
+    await asyncio.sleep(0.05)
+    assert store.posts_of("inc-1") == {BOARD: "post-board", ITEM: "post-item"}
+    await acks.settle()
 
 
 async def test_the_batch_carries_the_channel_and_posts(store: Store) -> None:

@@ -1,34 +1,45 @@
-"""Writing down delivered effects in the background, in order, while the next one is being delivered.
+"""Writing down delivered effects: what a pass delivered, in order, in as few transactions as is safe.
 
-Each delivered effect used to cost its own transactions (record the post, forget the outbox entry) before
-the next request could start: with the thread hop, 1-2 ms per post, more than the post itself on a fast
-server (docs/performance.md). ``Acks`` writes them from a worker thread instead, one transaction at a time,
-each taking everything delivered meanwhile (group commit), so the bookkeeping overlaps the next request.
+Each delivered effect used to cost its own transaction (record the post, forget the outbox entry) before
+the next request could start: with a thread hop, 1-2 ms per post, more than the post itself on a fast
+server (docs/performance.md). ``Acks`` collects them instead and writes them together: at the end of a
+delivery pass (``settle``), or as soon as the oldest unwritten one is ``flush_after`` seconds old, so that
+a long pass (a slow or rate-limited server) never leaves much unwritten.
 
-What a crash can cost stays as before: effects delivered but not yet written down are delivered again,
-and a repeated create is recognised by the server from its ``pending_post_id``. At most the writes in
-flight are at stake, normally one or two effects. A failed write stops the batch at the next ``check``.
+What a crash can cost: effects delivered but not yet written down are delivered again. An edit repeats
+harmlessly; a repeated create carries the same ``pending_post_id``, which the server recognises for a
+while (30 s on Mattermost) and answers with the post it already made. Only a crash followed by a restart
+later than that, within ``flush_after`` of a create, could post it twice. A failed write stops the pass at
+the next ``check``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sev1bot.store.outbox import Delivered
 from sev1bot.store.store import Store
 
+FLUSH_AFTER = 0.2  # seconds
+
 
 class Acks:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, flush_after: float = FLUSH_AFTER) -> None:
         self._store = store
+        self._flush_after = flush_after
         self._queue: list[Delivered] = []
+        self._oldest: float | None = None  # when the oldest unwritten item was added (monotonic)
         self._writer: asyncio.Task[None] | None = None
 
     def add(self, done: Delivered) -> None:
-        """Queue ``done`` for writing; writes start at once unless one is in flight."""
+        """Queue ``done``; start writing if the oldest queued item has waited long enough."""
         self.check()
         self._queue.append(done)
-        if self._writer is None:
+        now = time.monotonic()
+        if self._oldest is None:
+            self._oldest = now
+        if self._writer is None and now - self._oldest >= self._flush_after:
             self._writer = asyncio.create_task(self._write())
 
     def check(self) -> None:
@@ -37,25 +48,24 @@ class Acks:
         if writer is not None and writer.done():
             self._writer = None
             writer.result()
-            if self._queue:
-                self._writer = asyncio.create_task(self._write())
 
     async def settle(self) -> None:
-        """Wait until everything queued is written; raise the first write error."""
-        while self._writer is not None:
+        """Write everything queued; raise the first write error."""
+        while self._writer is not None or self._queue:
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write())
             writer = self._writer
             await asyncio.wait({writer})
             if self._writer is writer:
                 self._writer = None
             writer.result()
-            if self._queue and self._writer is None:
-                self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
         while self._queue:
-            taken, self._queue = self._queue, []
+            taken, self._queue, self._oldest = self._queue, [], None
             try:
                 await self._store.run(self._store.delivered, taken)
             except BaseException:
                 self._queue = taken + self._queue  # not written: a later settle may try again
+                self._oldest = time.monotonic()
                 raise
