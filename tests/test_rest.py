@@ -677,3 +677,20 @@ async def test_sandbox_register_command(sandbox: Any, bot: MattermostAPI) -> Non
         with pytest.raises(RegistrationError) as caught:
             await alice.register_command(sandbox.team.id, url=url)
     assert "SEV1BOT_COMMAND_TOKEN" in str(caught.value) and "team admin" in str(caught.value).lower()
+
+
+async def test_client_config_asks_for_the_old_format_as_the_server_requires(
+    sandbox: Any, bot: MattermostAPI
+) -> None:
+    assert (await bot.client_config())["CollapsedThreads"] == "always_on"  # the server's default
+    sandbox.config.collapsed_threads = "default_off"
+    assert (await bot.client_config())["CollapsedThreads"] == "default_off"
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {sandbox.tokens['sev1bot']}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{sandbox.url}/api/v4/config/client") as resp:
+            assert resp.status == 501
+            assert (await resp.json())["id"] == "api.config.client.old_format.app_error"
+        async with http.get(f"{sandbox.url}/api/v4/config/client?format=new") as resp:
+            assert resp.status == 400

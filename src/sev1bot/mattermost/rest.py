@@ -178,6 +178,16 @@ class MattermostAPI:
         self._me = User.model_validate(await self._call("me", lambda: self._driver.users.get_user("me")))
         return self._me
 
+    async def client_config(self) -> dict[str, str]:
+        """The configuration the server gives its clients (every value a string), e.g. ``CollapsedThreads``.
+        The server refuses the request without ``format=old`` (501)."""
+        path, query = "/api/v4/config/client", {"format": "old"}
+        data = await self._call("client_config", lambda: self._driver.client.get(path, params=query))
+        if not isinstance(data, dict):
+            found = type(data).__name__
+            raise MattermostError(f"expected a JSON object, got {found}", operation="client_config")
+        return {str(k): str(v) for k, v in data.items()}
+
     async def team_by_name(self, name: str) -> Team:
         return Team.model_validate(
             await self._call("team_by_name", lambda: self._driver.teams.get_team_by_name(name))

@@ -27,3 +27,6 @@ class SandboxConfig:
     # AllowedUntrustedInternalConnections: None calls any integration URL (as if the operator listed the
     # bot's host); a tuple refuses loopback/private addresses whose host is not in it, as the server does.
     allowed_internal_hosts: tuple[str, ...] | None = None
+    # ServiceSettings.CollapsedThreads: "always_on" (the server's default), "default_on", "default_off" or
+    # "disabled"; clients read it from GET /api/v4/config/client?format=old.
+    collapsed_threads: str = "always_on"

@@ -55,6 +55,15 @@ def invalid_url_param(name: str) -> AppError:
     )
 
 
+def client_config_format() -> AppError:
+    return AppError(
+        501,
+        "api.config.client.old_format.app_error",
+        "New format for the client configuration is not supported yet. "
+        "Please specify format=old in the query string.",
+    )
+
+
 def bad_json(detail: str) -> AppError:
     return AppError(
         400, "api.context.invalid_body_param.app_error", "Invalid or missing body in request body.", detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sev1bot.sandbox import bodies, errors, permissions
+from sev1bot.sandbox.config import BUILD_NUMBER, SERVER_VERSION
 from sev1bot.sandbox.httpio import authenticate, json_response, path_id, query_int, read_json, read_object
 from sev1bot.sandbox.ids import is_valid_id
 from sev1bot.sandbox.models import User
@@ -21,6 +22,30 @@ def who(request: web.Request) -> User:
 
 async def ping(request: web.Request) -> web.Response:
     return json_response({"status": "OK", "ActiveSearchBackend": "database"})
+
+
+async def get_client_config(request: web.Request) -> web.Response:
+    """The part of the configuration clients read: the server answers 501 unless ``format=old``, and
+    every value is a string."""
+    fmt = request.query.get("format", "")
+    if not fmt:
+        raise errors.client_config_format()
+    if fmt != "old":
+        raise errors.AppError(
+            400, "api.context.invalid_param.app_error", "Invalid format parameter.", "format"
+        )
+    config = services(request).config
+    return json_response(
+        {
+            "Version": SERVER_VERSION,
+            "BuildNumber": BUILD_NUMBER,
+            "SiteName": "Mattermost",
+            "CollapsedThreads": config.collapsed_threads,
+            "ThreadAutoFollow": "true",
+            "EnablePostUsernameOverride": "false",
+            "EnableReliableWebSockets": "true",
+        }
+    )
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -183,6 +208,7 @@ async def create_direct_channel(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get(f"{API}/system/ping", ping)
+    r.add_get(f"{API}/config/client", get_client_config)
     r.add_get(f"{API}/users/username/{{username}}", get_user_by_username)
     r.add_post(f"{API}/users/usernames", get_users_by_usernames)
     r.add_post(f"{API}/users/ids", get_users_by_ids)
