@@ -223,6 +223,23 @@ async def test_rate_limited_start_posts_every_item_once_in_order(
     assert_checklist_in_order(sandbox, channel_id)
 
 
+@pytest.mark.parametrize("collapsed", ["always_on", "default_on", "disabled"])
+async def test_the_checklist_reads_in_order_however_the_server_shows_threads(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path, playbook_dir: Path, collapsed: str
+) -> None:
+    # always_on: stages go side by side, each thread in order; otherwise replies also show in the channel,
+    # so every post is made in order (assert_checklist_in_order checks what readers would see).
+    sandbox.config.collapsed_threads = collapsed
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'bot.db'}", playbook_dir, free_port())
+    async with bot_running(env) as running:
+        assert running.bot.service is not None
+        assert running.bot.service.executor.threads_collapsed is (collapsed == "always_on")
+        channel_id = await start_incident(sandbox, humans)
+        await idle(running)
+        assert_checklist_once(sandbox, channel_id)
+        assert_checklist_in_order(sandbox, channel_id)
+
+
 # -- 5. transient 5xx and timeouts on post creation -----------------------------------------------------
 
 

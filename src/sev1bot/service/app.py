@@ -101,6 +101,7 @@ class Bot:
         executor = Executor(
             self.api, self.store, self.timers, Team(team.id, team.name, me.id), UserDirectory(self.api)
         )
+        executor.threads_collapsed = await self._threads_collapsed()
         return IncidentService(
             store=self.store,
             executor=executor,
@@ -114,6 +115,16 @@ class Bot:
             can_deliver=lambda: self.leadership.is_leader,
             on_missed=self._missed,
         )
+
+    async def _threads_collapsed(self) -> bool:
+        """Whether the server shows every user threads collapsed (then a checklist's stages are posted
+        side by side, each thread in order); if it cannot say, assume not."""
+        try:
+            config = await self.api.client_config()
+        except MattermostError as exc:
+            log.info("could not read the server's client configuration (%s); posting one at a time", exc)
+            return False
+        return config.get("CollapsedThreads") == "always_on"
 
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sev1bot.core import effects as fx
 from sev1bot.mattermost.errors import BadRequest, MattermostError, NotFound
@@ -75,6 +77,10 @@ class Executor:
         self.team = team
         self.users = users
         self._locks: dict[str, asyncio.Lock] = {}
+        # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
+        # in their thread, in the order they were made, so replies to different posts may be made side by
+        # side. Otherwise they show in the channel too, and everything goes in order, one at a time.
+        self.threads_collapsed = False
         self._waiting: dict[str, asyncio.Future[None]] = {}  # incident id -> the pass waiting its turn
 
     async def drain(self, incident_id: str) -> None:
@@ -99,21 +105,38 @@ class Executor:
                 batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH)
                 if not batch.entries:
                     return
-                acks = Acks(self.store)
-                due, done = _coalesce(batch.entries)
-                try:
-                    for entry in due:
-                        await self._deliver(entry, batch, acks)
-                        done.append(entry.id)
-                finally:
-                    # Forget what was delivered, in one write per pass (keep it, then let an error through).
-                    # A post's id is written down as soon as it exists (see _post): what must not be
-                    # created twice does not wait for this.
-                    if done:
-                        acks.add(Delivered(incident_id, tuple(done)))
-                    await acks.settle()
+                await self._pass(incident_id, batch)
                 if len(batch.entries) < BATCH:
                     return  # whatever is committed from now on comes with its own call to drain
+
+    async def _pass(self, incident_id: str, batch: Batch) -> None:
+        """Deliver one batch in order (replies side by side when threads are collapsed), then write down
+        what was delivered, even if something failed (then the first error goes through)."""
+        acks = Acks(self.store)
+        due, done = _coalesce(batch.entries)
+        replies = _Replies()
+
+        async def deliver(entry: OutboxEntry) -> None:
+            await self._deliver(entry, batch, acks)
+            done.append(entry.id)
+
+        try:
+            for entry in due:
+                effect = entry.effect
+                is_post = isinstance(effect, fx.Post)
+                thread = effect.thread if isinstance(effect, fx.Post) else None
+                if thread is not None and self.threads_collapsed and thread in batch.posts:
+                    replies.add(thread, deliver(entry))
+                    continue
+                if not is_post or thread is not None:
+                    await replies.join()  # only a new root may go ahead of replies in flight
+                await deliver(entry)
+            await replies.join()
+        finally:
+            await replies.join(raise_first=False)
+            if done:  # once per pass unless the pass runs long: see acks.py
+                acks.add(Delivered(incident_id, tuple(done)))
+            await acks.settle()
 
     async def drain_all(self) -> None:
         for incident_id in await self.store.run(self.store.outbox_incidents):
@@ -245,6 +268,35 @@ class Executor:
             raise
         if effect.dedupe_key:
             acks.add(Delivered(incident_id, sent=(effect.dedupe_key, post.id)))
+
+
+class _Replies:
+    """Replies being posted alongside each other: one chain per thread, each reply after the one before."""
+
+    def __init__(self) -> None:
+        self._tails: dict[fx.PostRef, asyncio.Task[None]] = {}
+
+    def add(self, thread: fx.PostRef, reply: Coroutine[Any, Any, None]) -> None:
+        self._tails[thread] = asyncio.ensure_future(_after(self._tails.get(thread), reply))
+
+    async def join(self, *, raise_first: bool = True) -> None:
+        """Wait for every reply in flight; then raise the first error, if any (and ``raise_first``)."""
+        tails, self._tails = list(self._tails.values()), {}
+        outcomes = await asyncio.gather(*tails, return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors and raise_first:
+            raise errors[0]
+
+
+async def _after(previous: asyncio.Task[None] | None, reply: Coroutine[Any, Any, None]) -> None:
+    """Run ``reply`` once ``previous`` succeeded; fail with its error (and never post) if it did not."""
+    if previous is not None:
+        try:
+            await previous
+        except BaseException:
+            reply.close()
+            raise
+    await reply
 
 
 def _retrieved(task: asyncio.Future[None]) -> None:
