@@ -19,7 +19,7 @@ from sev1bot.core import effects as fx
 from sev1bot.service.acks import Acks
 from sev1bot.service.executor import _coalesce
 from sev1bot.store import Store, posts
-from sev1bot.store.outbox import Delivered, OutboxEntry
+from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from store_samples import incident, playbook
 
 BOARD, ITEM = fx.StatusBoard(), fx.ItemPost("1.1")
@@ -103,6 +103,19 @@ async def test_the_batch_carries_the_channel_and_posts(store: Store) -> None:
     batch = store.outbox_batch("inc-1")
     assert batch.channel_id == "chan-1" and batch.posts == {BOARD: "post-board"}
     assert [e.effect for e in batch.entries] == [fx.EditPost(BOARD, "v2")]
+
+
+async def test_the_batch_reads_only_what_the_caller_does_not_know(store: Store) -> None:
+    store.create_incident(incident(), playbook(), (fx.EditPost(BOARD, "v2"), fx.EditPost(ITEM, "i2")))
+    store.set_channel_id("inc-1", "chan-1")
+    store.record_post("inc-1", BOARD, "post-board")
+    store.record_post("inc-1", ITEM, "post-item")
+    known = Batch([], "chan-known", {BOARD: "post-board-known"})
+    batch = store.outbox_batch("inc-1", known=known)
+    # What the caller knows is taken as it is (it never changes once set); the rest comes from the store.
+    assert batch.channel_id == "chan-known"
+    assert batch.posts == {BOARD: "post-board-known", ITEM: "post-item"}
+    assert batch.posts is not known.posts
 
 
 Record = tuple[str, fx.PostRef, str]

@@ -158,6 +158,7 @@ class Bot:
     # -- leadership ------------------------------------------------------------------------------------
 
     async def _elected(self) -> None:
+        self._require_service().executor.forget()  # another leader may have posted meanwhile
         for incident_id, key, due in await self.store.run(self.store.pending_timers):
             self.timers.schedule(incident_id, key, due)
         self.ws = WebSocketClient(

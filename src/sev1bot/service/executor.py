@@ -32,6 +32,7 @@ from sev1bot.store.store import Store
 log = logging.getLogger(__name__)
 
 BATCH = 50  # outbox entries per pass
+MAX_KNOWN = 1000  # incidents whose channel and posts are remembered
 
 
 @dataclass
@@ -82,6 +83,9 @@ class Executor:
         # side. Otherwise they show in the channel too, and everything goes in order, one at a time.
         self.threads_collapsed = False
         self._waiting: dict[str, asyncio.Future[None]] = {}  # incident id -> the pass waiting its turn
+        # incident id -> its channel and post ids as delivery left them: they never change once set, so
+        # a pass reads only the ones it has not seen (a read per pass cost more than its edits).
+        self._known: dict[str, Batch] = {}
 
     async def drain(self, incident_id: str) -> None:
         """Deliver every pending effect of one incident, oldest first. Safe to call concurrently.
@@ -102,10 +106,16 @@ class Executor:
         async with lock:
             del self._waiting[incident_id]  # from now on, a new call needs a new pass
             while True:
-                batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH)
+                known = self._known.get(incident_id)
+                batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH, known)
                 if not batch.entries:
                     return
-                await self._pass(incident_id, batch)
+                try:
+                    await self._pass(incident_id, batch)
+                finally:
+                    if len(self._known) >= MAX_KNOWN and incident_id not in self._known:
+                        self._known.clear()
+                    self._known[incident_id] = Batch([], batch.channel_id, batch.posts)
                 if len(batch.entries) < BATCH:
                     return  # whatever is committed from now on comes with its own call to drain
 
@@ -169,6 +179,10 @@ class Executor:
                 self.timers.schedule(incident_id, key, at)
             case fx.Cancel(key):
                 self.timers.cancel(incident_id, key)
+
+    def forget(self) -> None:
+        """Drop what this executor knows of channels and posts (another replica may have delivered)."""
+        self._known.clear()
 
     async def is_member(self, channel_id: str, user_id: str) -> bool:
         return await self.api.is_channel_member(channel_id, user_id)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from sev1bot.core.codec import dump_effect, load_effect
 from sev1bot.core.effects import EditPost, Effect, Post, PostRef
@@ -19,6 +19,12 @@ from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
 _ADD = insert(outbox)  # made once: see store/incidents.py
+_PENDING = (
+    select(outbox)
+    .where(outbox.c.incident_id == bindparam("b_incident"))
+    .order_by(outbox.c.id)
+    .limit(bindparam("b_limit"))
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,6 @@ def enqueue(conn: Connection, incident_id: str, effects: Sequence[Effect], now: 
 
 
 def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]:
-    query = select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id).limit(limit)
     return [
         OutboxEntry(
             id=int(row.id),
@@ -69,7 +74,7 @@ def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]
             effect=_load(row.id, row.effect),
             created_at=row.created_at,
         )
-        for row in conn.execute(query)
+        for row in conn.execute(_PENDING, {"b_incident": incident_id, "b_limit": limit})
     ]
 
 

@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
+# Statements made once (see store/incidents.py).
 _VERSION = select(incidents.c.version).where(incidents.c.id == bindparam("b_id"))
 _LOCK_VERSION = _VERSION.with_for_update()  # holds the row (PostgreSQL) until the transaction ends
+_CHANNEL = select(incidents.c.channel_id).where(incidents.c.id == bindparam("b_id"))
 
 
 class Outcome(Protocol):
@@ -311,16 +313,21 @@ class Store:
         with self._tx(write=True) as conn:
             outbox.done(conn, entry_id)
 
-    def outbox_batch(self, incident_id: str, limit: int = 50) -> Batch:
+    def outbox_batch(self, incident_id: str, limit: int = 50, known: Batch | None = None) -> Batch:
         """``outbox_pending`` with the incident's channel and the post ids of the refs the effects name,
-        read in one transaction."""
+        read in one transaction. ``known`` is what the caller already knows of them (a channel id and
+        post ids, which never change once set): only the rest is read."""
         with self._tx() as conn:
             entries = outbox.pending(conn, incident_id, limit)
             if not entries:
                 return Batch([], None, {})
-            query = select(incidents.c.channel_id).where(incidents.c.id == incident_id)
-            channel_id = conn.execute(query).scalar()
-            return Batch(entries, channel_id, post_map.posts_for(conn, incident_id, outbox.refs_of(entries)))
+            channel_id = known.channel_id if known is not None else None
+            if channel_id is None:
+                channel_id = conn.execute(_CHANNEL, {"b_id": incident_id}).scalar()
+            have = known.posts if known is not None else {}
+            wanted = {ref for ref in outbox.refs_of(entries) if ref not in have}
+            found = post_map.posts_for(conn, incident_id, wanted)
+            return Batch(entries, channel_id, {**have, **found})
 
     def delivered(self, done: Sequence[Delivered]) -> None:
         """Write down what delivered effects produced and forget them, in one transaction, in order."""
