@@ -3,7 +3,9 @@
 Reads one JSON plan from stdin (server URL, token, team, channel, member ids, posts in order), loads
 everything it needs, prints ``ready``, waits for a line on stdin, then makes the minimum calls one after
 the other: create the channel, add the members in one call, each post (stage roots before their items),
-the pin. With ``--adapter`` it sends them through the bot's REST adapter instead of a bare aiohttp client.
+the pin. With ``--adapter`` it sends them through the bot's REST adapter instead of a bare aiohttp client;
+with ``--side-by-side`` each stage's items go in order but stages alongside each other, as the bot posts
+when the server shows every reader threads collapsed.
 Prints ``done <calls>`` at the end. The parent times it from ``go`` to its websocket seeing the last post.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 import aiohttp
 
 
-async def bare(plan: dict[str, Any]) -> int:
+async def bare(plan: dict[str, Any], side_by_side: bool = False) -> int:
     calls = 0
     headers = {"Authorization": f"Bearer {plan['token']}"}
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -37,15 +39,27 @@ async def bare(plan: dict[str, Any]) -> int:
         await go()
         channel_id = (await send("/channels", plan["channel"]))["id"]
         await send(f"/channels/{channel_id}/members", {"user_ids": plan["members"]})
-        ids: list[str] = []
-        for post in plan["posts"]:
+        ids: dict[int, str] = {}
+        chains: dict[int, asyncio.Task[None]] = {}  # side by side: the last reply in flight per thread
+
+        async def reply(n: int, post: dict[str, Any], before: asyncio.Task[None] | None) -> None:
+            if before is not None:
+                await before
+            body = {"channel_id": channel_id, "message": post["message"], "root_id": ids[post["thread"]]}
+            ids[n] = (await send("/posts", body))["id"]
+
+        for n, post in enumerate(plan["posts"]):
+            if side_by_side and post["thread"] is not None:
+                chains[post["thread"]] = asyncio.create_task(reply(n, post, chains.get(post["thread"])))
+                continue
             root = ids[post["thread"]] if post["thread"] is not None else ""
             made = await send(
                 "/posts", {"channel_id": channel_id, "message": post["message"], "root_id": root}
             )
-            ids.append(made["id"])
+            ids[n] = made["id"]
             if post["pin"]:
                 await send(f"/posts/{made['id']}/pin")
+        await asyncio.gather(*chains.values())
     return calls
 
 
@@ -80,9 +94,15 @@ async def go() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.floor")
     parser.add_argument("--adapter", action="store_true", help="send through sev1bot's REST adapter")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="post each thread's replies in order but threads alongside each other, as the bot does "
+        "when the server shows threads collapsed",
+    )
     args = parser.parse_args()
     plan = json.loads(sys.stdin.readline())
-    calls = asyncio.run(adapter(plan) if args.adapter else bare(plan))
+    calls = asyncio.run(adapter(plan) if args.adapter else bare(plan, args.side_by_side))
     print(f"done {calls}", flush=True)
     return 0
 

@@ -25,6 +25,13 @@ def rows(results: dict[str, Any]) -> list[Row]:
             ),
             ("start: floor (bare client, same posts)", f"{r['floor_s']:.3f} s", "", ""),
             ("start: floor through the bot's REST adapter", f"{r['adapter_floor_s']:.3f} s", "", ""),
+            (
+                "start: floor, stages side by side as the bot",
+                f"{r['side_by_side_floor_s']:.3f} s"
+                + ("" if r.get("threads_collapsed") else " (the bot goes one at a time here)"),
+                "",
+                "",
+            ),
             ("start: bare client inside the sandbox process", f"{r['inprocess_floor_s']:.3f} s", "", ""),
             ("start: bot / floor", f"{r['ratio']:.2f}x", "<= 1.3x", _verdict(r["ratio"] <= 1.3)),
             ("start: API calls, bot / floor", f"{r['bot_calls']} / {r['floor_calls']}", "", ""),

@@ -123,11 +123,14 @@ async def inprocess_floor(world: World, label: str) -> dict[str, Any]:
     return {"seconds": finished - began, "calls": calls}
 
 
-async def process_floor(world: World, label: str, adapter: bool = False) -> dict[str, Any]:
+async def process_floor(
+    world: World, label: str, adapter: bool = False, side_by_side: bool = False
+) -> dict[str, Any]:
     """The minimum calls from a client in its own process, as the bot is (``bench/floor.py``): a bare
     aiohttp client, or with ``adapter`` the bot's REST adapter. Timed from its go signal, its start-up
     and warm-up excluded, to the last post on the listener's websocket."""
-    create, members, posts = _planned(world, f"{'adapter' if adapter else 'floor'}-{label}")
+    kind = "adapter" if adapter else "sbs" if side_by_side else "floor"
+    create, members, posts = _planned(world, f"{kind}-{label}")
     positions: dict[fx.PostRef, int] = {}
     planned = []
     for n, post in enumerate(posts):
@@ -147,6 +150,7 @@ async def process_floor(world: World, label: str, adapter: bool = False) -> dict
         "-m",
         "bench.floor",
         *(["--adapter"] if adapter else []),
+        *(["--side-by-side"] if side_by_side else []),
         cwd=str(ROOT),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -187,6 +191,7 @@ async def incident_start(world: World, runs: int = 5) -> dict[str, Any]:
     bot_runs: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
     adapters: list[dict[str, Any]] = []
+    side_by_side: list[dict[str, Any]] = []
     inprocess: list[dict[str, Any]] = []
     for n in range(runs):
         label = f"Start {n} {secrets.token_hex(2)}"
@@ -194,6 +199,7 @@ async def incident_start(world: World, runs: int = 5) -> dict[str, Any]:
         bot_runs.append(await bot_start(world, label))
         floors.append(await process_floor(world, slug))
         adapters.append(await process_floor(world, slug, adapter=True))
+        side_by_side.append(await process_floor(world, slug, side_by_side=True))
         inprocess.append(await inprocess_floor(world, slug))
     bot_s = median([r["seconds"] for r in bot_runs])
     floor_s = median([r["seconds"] for r in floors])
@@ -210,6 +216,8 @@ async def incident_start(world: World, runs: int = 5) -> dict[str, Any]:
         "floor_s_runs": [round(r["seconds"], 3) for r in floors],
         "floor_calls": floors[0]["calls"],
         "adapter_floor_s": round(median([r["seconds"] for r in adapters]), 3),
+        "side_by_side_floor_s": round(median([r["seconds"] for r in side_by_side]), 3),
+        "threads_collapsed": world.sandbox.config.collapsed_threads == "always_on",
         "inprocess_floor_s": round(median([r["seconds"] for r in inprocess]), 3),
         "ratio": round(bot_s / floor_s, 2),
     }
