@@ -113,7 +113,12 @@ class Command(BaseModel):
 def post_list(data: Any) -> list[Post]:
     """The posts of a PostList (``{order, posts{id: Post}}``), oldest first."""
     posts = (data or {}).get("posts") or {}
-    return sorted((Post.model_validate(p) for p in posts.values()), key=lambda p: (p.create_at, p.id))
+    # Posts made in the same millisecond: the server's ``order`` (newest first) says which came first.
+    rank = {post_id: n for n, post_id in enumerate(reversed((data or {}).get("order") or []))}
+    return sorted(
+        (Post.model_validate(p) for p in posts.values()),
+        key=lambda p: (p.create_at, rank.get(p.id, -1), p.id),
+    )
 
 
 class MattermostAPI:
@@ -390,17 +395,17 @@ class MattermostAPI:
                 "channel_posts", lambda: self._driver.posts.get_posts_for_channel(channel_id, since=since)
             )
             return post_list(data)
-        posts: list[Post] = []
+        pages: list[list[Post]] = []  # newest page first, each oldest first
         for page in range(1000):
             data = await self._call(
                 "channel_posts",
                 partial(self._driver.posts.get_posts_for_channel, channel_id, page=page, per_page=per_page),
             )
-            batch = post_list(data)
-            posts.extend(batch)
-            if len(batch) < per_page:
+            pages.append(post_list(data))
+            if len(pages[-1]) < per_page:
                 break
-        return sorted({p.id: p for p in posts}.values(), key=lambda p: (p.create_at, p.id))
+        oldest_first = {p.id: p for batch in reversed(pages) for p in batch}
+        return sorted(oldest_first.values(), key=lambda p: p.create_at)  # stable: ties keep that order
 
     async def thread(self, post_id: str) -> list[Post]:
         """The root post and all its replies, oldest first."""
