@@ -255,6 +255,38 @@ async def test_429_honours_retry_after(fake: tuple[FakeMattermost, str], api: Ma
     assert (await api.ephemeral("uid-alice", "c", "psst")).id == "e1"
 
 
+async def test_after_a_429_every_request_waits_and_they_go_one_at_a_time(
+    fake: tuple[FakeMattermost, str], api: MattermostAPI
+) -> None:
+    server, _ = fake
+    in_flight = peak = 0
+    sent_at: list[float] = []
+
+    async def slow(request: web.Request, body: Any) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        sent_at.append(time.monotonic())
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return json_response(user("uid-alice", "alice"))
+
+    async def limited(request: web.Request, body: Any) -> web.StreamResponse:
+        return web.Response(status=429, text="limit exceeded\n", headers={"Retry-After": "0.3"})
+
+    route = "GET /api/v4/users/username/alice"
+    server.defaults[route] = slow
+    server.on(route, limited)
+    first = asyncio.create_task(api.user_by_username("alice"))  # refused, then retried after 0.3 s
+    await asyncio.sleep(0.05)
+    refused_at = time.monotonic() - 0.05
+    others = await asyncio.gather(*(api.user_by_username("alice") for _ in range(5)))
+    await first
+    assert all(u.username == "alice" for u in others)
+    assert len(sent_at) == 6 and min(sent_at) >= refused_at + 0.3 - 0.05, "nothing sent during the pause"
+    assert peak == 1, "one at a time while the server is limiting"
+
+
 async def test_unsafe_calls_not_replayed_after_maybe_sent(
     fake: tuple[FakeMattermost, str], api: MattermostAPI
 ) -> None:

@@ -161,6 +161,9 @@ class MattermostAPI:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._max_retry_after = max_retry_after
+        self._paused_until = 0.0  # monotonic time before which no request is sent (after a 429)
+        self._careful_until = 0.0  # until then requests go one at a time
+        self._one_at_a_time = asyncio.Lock()
         self._post_retry_window = post_retry_window
         self._batch_members = True
         self._last_pending_ms = 0
@@ -529,7 +532,7 @@ class MattermostAPI:
             self.calls += 1
             self.calls_by_op[op] += 1
             try:
-                result = await send()
+                result = await self._send(send)
             except Exception as exc:
                 err = translate(exc, op)
                 if err is None:
@@ -540,6 +543,10 @@ class MattermostAPI:
                 if delay is None:
                     raise err from exc
                 attempt += 1
+                if isinstance(err, RateLimited):
+                    now = time.monotonic()
+                    self._paused_until = max(self._paused_until, now + delay)
+                    self._careful_until = now + delay + CAREFUL_AFTER_429
                 log.warning("%s failed: %s; retry %d/%d in %.2fs", op, err, attempt, self._retries, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -556,6 +563,17 @@ class MattermostAPI:
                 )
             return result
 
+    async def _send(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One request. After a 429 every request waits out the pause, not only the refused one, and for
+        a while they go one at a time: requests side by side would only empty the bucket at once again."""
+        if time.monotonic() >= self._careful_until:
+            return await send()
+        async with self._one_at_a_time:
+            wait = self._paused_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return await send()
+
     def _retry_delay(self, err: MattermostError, attempt: int, replay_safe: bool) -> float | None:
         if attempt >= self._retries:
             return None
@@ -569,6 +587,9 @@ class MattermostAPI:
         if isinstance(err, ServerError) and replay_safe and err.status in _RETRY_STATUSES:
             return backoff
         return None
+
+
+CAREFUL_AFTER_429 = 5.0  # seconds of one request at a time after the server's rate limit refused one
 
 
 def translate(exc: BaseException, op: str) -> MattermostError | None:
