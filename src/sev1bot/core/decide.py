@@ -7,6 +7,7 @@ A request the core refuses raises :class:`CoreError`, whose text is a short sent
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,11 +25,13 @@ from sev1bot.core.effects import (
     SetHeader,
     StageRoot,
     StatusBoard,
+    without_superseded,
 )
 from sev1bot.core.escalation import (
     DEADLINE_PREFIX,
     ESCALATION,
     Plan,
+    board_edit,
     deadline_due,
     deadline_item,
     deadline_timers,
@@ -118,9 +121,45 @@ def decide(
     state: IncidentState, event: Event, playbook: Playbook, now: datetime, calendar: BusinessCalendar
 ) -> Decision:
     """Apply one event to an incident; see the module docstring for the rules every event follows."""
+    return _decide(Plan(state, playbook, _utc(now), calendar), event)
+
+
+def decide_in_turn(
+    state: IncidentState,
+    steps: Iterable[Callable[[IncidentState], Event | None]],
+    playbook: Playbook,
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> tuple[Decision, list[CoreError]]:
+    """Several events as one decision: each step names its event from the state the ones before it left
+    (or None), and each is decided in turn. Refused events are returned and change nothing. Edits that a
+    later one overwrites are left out, and the status board is rendered once, at the end: for a batch of
+    reactions most of the work of deciding them one by one."""
+    effects: list[Effect] = []
+    refused: list[CoreError] = []
+    stale = False
+    at = _utc(now)
+    for step in steps:
+        event = step(state)
+        if event is None:
+            continue
+        plan = Plan(state, playbook, at, calendar, defer_board=True)
+        try:
+            decision = _decide(plan, event)
+        except CoreError as exc:
+            refused.append(exc)
+            continue
+        state, stale = decision.state, stale or plan.board_stale
+        effects.extend(decision.effects)
+    if stale:
+        effects.append(board_edit(state, playbook, at, calendar))
+    return Decision(state, tuple(without_superseded(effects))), refused
+
+
+def _decide(plan: Plan, event: Event) -> Decision:
+    state, playbook = plan.state, plan.playbook
     if state.playbook_id != playbook.id:
         raise ValueError(f"incident {state.id} runs playbook {state.playbook_id!r}, not {playbook.id!r}")
-    plan = Plan(state, playbook, _utc(now), calendar)
     match event:
         case Started():
             raise CoreError("This incident has already started.")

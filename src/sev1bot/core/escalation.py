@@ -145,10 +145,20 @@ class Plan:
     also in order, so that anything rendered on the way already sees the timers it announces.
     """
 
-    def __init__(self, state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar):
+    def __init__(
+        self,
+        state: IncidentState,
+        playbook: Playbook,
+        now: datetime,
+        calendar: BusinessCalendar,
+        *,
+        defer_board: bool = False,
+    ):
         self.state, self.playbook, self.now, self.calendar = state, playbook, now, calendar
         self.messages: list[Effect] = []
         self.timer_effects: list[Effect] = []
+        self.defer_board = defer_board  # only note that the board is stale: the caller renders it once
+        self.board_stale = False
 
     @property
     def effects(self) -> tuple[Effect, ...]:
@@ -177,12 +187,18 @@ class Plan:
         self.emit(*(Cancel(key) for key in self.state.timers if key.startswith(prefix)))
 
     def refresh_board(self) -> None:
-        dues = deadline_dues(self.state, self.playbook, self.calendar)
-        self.emit(
-            EditPost(
-                StatusBoard(), render.status_board(self.state, self.playbook, self.now, self.calendar, dues)
-            )
-        )
+        if self.defer_board:
+            self.board_stale = True
+        else:
+            self.emit(board_edit(self.state, self.playbook, self.now, self.calendar))
+
+
+def board_edit(
+    state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar
+) -> EditPost:
+    """The status board as ``state`` has it."""
+    dues = deadline_dues(state, playbook, calendar)
+    return EditPost(StatusBoard(), render.status_board(state, playbook, now, calendar, dues))
 
 
 # -- timers firing ---------------------------------------------------------------------------------

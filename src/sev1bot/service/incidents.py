@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sev1bot import commands as cmd
 from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
-from sev1bot.core.decide import CoreError, Decision, decide, start
-from sev1bot.core.effects import Effect, ItemPost, PostRef, without_superseded
+from sev1bot.core.decide import CoreError, Decision, decide, decide_in_turn, start
+from sev1bot.core.effects import ItemPost, PostRef
 from sev1bot.core.escalation import deadline_dues
 from sev1bot.core.events import (
     Assigned,
@@ -48,6 +48,7 @@ from sev1bot.store.store import Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+EventFor = Callable[[IncidentState], Event | None]
 PostMap = dict[PostRef, str]
 _RETRY = timedelta(seconds=5)
 MAX_QUEUED_REACTIONS = 5000  # then the websocket stops reading, and the server's own limits apply
@@ -338,20 +339,18 @@ class IncidentService:
         now = self.clock()
 
         def step(state: IncidentState, playbook: Playbook) -> Decision:
-            effects: list[Effect] = []
-            for key, marks, trigger in steps:
-                item = state.items.get(key)
-                event = None if item is None else reaction_event(item, playbook, marks, trigger)
-                if event is None:
-                    continue
-                try:
-                    decision = decide(state, event, playbook, now, self.calendar)
-                except CoreError as exc:
-                    log.info("reaction on %s of incident %s refused: %s", key, incident_id, exc)
-                    continue
-                state = decision.state
-                effects.extend(decision.effects)
-            return Decision(state, tuple(without_superseded(effects)))
+            def event_for(key: str, marks: list[Mark], trigger: Trigger | None) -> EventFor:
+                def event(current: IncidentState) -> Event | None:
+                    item = current.items.get(key)
+                    return None if item is None else reaction_event(item, playbook, marks, trigger)
+
+                return event
+
+            makers = [event_for(*s) for s in steps]
+            decision, refused = decide_in_turn(state, makers, playbook, now, self.calendar)
+            for exc in refused:
+                log.info("a reaction on incident %s was refused: %s", incident_id, exc)
+            return decision
 
         try:
             decision = await self.store.run(self.store.apply, incident_id, step)

@@ -19,6 +19,7 @@ from sev1bot.store.tables import outbox
 from sev1bot.store.utc import require_utc
 
 _ADD = insert(outbox)  # made once: see store/incidents.py
+_FORGET = delete(outbox).where(outbox.c.id.in_(bindparam("b_ids", expanding=True)))
 _PENDING = (
     select(outbox)
     .where(outbox.c.incident_id == bindparam("b_incident"))
@@ -96,7 +97,7 @@ def done(conn: Connection, entry_id: int) -> bool:
 
 def done_many(conn: Connection, entry_ids: Sequence[int]) -> None:
     if entry_ids:
-        conn.execute(delete(outbox).where(outbox.c.id.in_(entry_ids)))
+        conn.execute(_FORGET, {"b_ids": list(entry_ids)})
 
 
 def incidents_with_pending(conn: Connection) -> list[str]:
