@@ -72,6 +72,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
     out = results["scenarios"]
     async with open_world(workdir, args.database_url, args.log_level, args.profile_bot) as world:
+        if args.collapsed_threads:
+            world.sandbox.config.collapsed_threads = args.collapsed_threads  # read by the bot at start-up
+        results["settings"]["collapsed_threads"] = getattr(world.sandbox.config, "collapsed_threads", None)
         out["startup_empty"] = await world.start_bot()
         if "start" in chosen:
             say("incident start")
@@ -119,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="the bot's database (default: a new SQLite file)")
     parser.add_argument("--log-level", default="WARNING", help="the bot's SEV1BOT_LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (bot logs, database)")
+    parser.add_argument(
+        "--collapsed-threads",
+        choices=["always_on", "default_on", "default_off", "disabled"],
+        help="the server's CollapsedThreads setting (default: the server's, always_on); with any but "
+        "always_on the bot posts one at a time",
+    )
     parser.add_argument(
         "--profile-bot",
         type=Path,

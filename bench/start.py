@@ -217,7 +217,8 @@ async def incident_start(world: World, runs: int = 5) -> dict[str, Any]:
         "floor_calls": floors[0]["calls"],
         "adapter_floor_s": round(median([r["seconds"] for r in adapters]), 3),
         "side_by_side_floor_s": round(median([r["seconds"] for r in side_by_side]), 3),
-        "threads_collapsed": world.sandbox.config.collapsed_threads == "always_on",
+        # (older sandboxes, in a sweep of earlier trees, have no such setting: threads in the channel)
+        "threads_collapsed": getattr(world.sandbox.config, "collapsed_threads", "") == "always_on",
         "inprocess_floor_s": round(median([r["seconds"] for r in inprocess]), 3),
         "ratio": round(bot_s / floor_s, 2),
     }
