@@ -6,10 +6,10 @@ a retry, never a loss. Retries never duplicate a post: a post with a ``ref`` is 
 maps that ref to a post, a post with a ``dedupe_key`` is claimed in the ``sent`` table first, and every create
 carries a ``pending_post_id`` derived from the outbox row, which the server dedupes on.
 
-Each pass reads a batch of effects with the incident's channel and post ids in one transaction, skips edits
-that a later edit of the same post in the batch supersedes, and writes down what it delivered in the
-background while it delivers the next effect (see ``acks``): one thread hop per effect cost more than the
-request itself (docs/performance.md).
+Each pass reads a batch of effects (with the channel and post ids it does not know yet), skips edits that a
+later edit of the same post in the batch supersedes, delivers the rest in order (replies to different posts
+side by side when every reader sees threads collapsed) and writes down what it delivered once, at the end
+(see ``acks``): bookkeeping per effect cost more than the request itself (docs/performance.md).
 """
 
 from __future__ import annotations
