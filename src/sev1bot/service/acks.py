@@ -9,8 +9,9 @@ a long pass (a slow or rate-limited server) never leaves much unwritten.
 What a crash can cost: effects delivered but not yet written down are delivered again. An edit repeats
 harmlessly; a repeated create carries the same ``pending_post_id``, which the server recognises for a
 while (30 s on Mattermost) and answers with the post it already made. Only a crash followed by a restart
-later than that, within ``flush_after`` of a create, could post it twice. A failed write stops the pass at
-the next ``check``.
+later than that, within ``flush_after`` of a create, could post it twice. At-most-once sends (pings,
+reminders) are claimed before they are sent and written down at once, as before. A failed write stops the
+pass at the next ``check``.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ class Acks:
         self._writer: asyncio.Task[None] | None = None
 
     def add(self, done: Delivered) -> None:
-        """Queue ``done``; start writing if the oldest queued item has waited long enough."""
+        """Queue ``done``; start writing if the oldest queued item has waited long enough, or at once for
+        an at-most-once send (a ping, a reminder): which post it became is part of its record, and such
+        posts are few."""
         self.check()
         self._queue.append(done)
         now = time.monotonic()
         if self._oldest is None:
             self._oldest = now
-        if self._writer is None and now - self._oldest >= self._flush_after:
+        if self._writer is None and (done.sent is not None or now - self._oldest >= self._flush_after):
             self._writer = asyncio.create_task(self._write())
 
     def check(self) -> None:
