@@ -83,6 +83,15 @@ async def test_a_failed_write_stops_delivery(store: Store) -> None:
     assert [e.effect for e in store.outbox_pending("inc-1")] == [fx.Post("board", ref=BOARD)]
 
 
+async def written(check: Callable[[], bool], within: float = 5.0) -> bool:
+    """Whether ``check`` holds within ``within`` seconds (a write runs in a thread on PostgreSQL)."""
+    for _ in range(int(within / 0.01)):
+        if check():
+            return True
+        await asyncio.sleep(0.01)
+    return check()
+
+
 async def test_acks_wait_for_the_pass_unless_it_runs_long(store: Store) -> None:
     store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD), fx.Post("item", ref=ITEM)))
     acks = Acks(store, flush_after=0.3)
@@ -91,14 +100,13 @@ async def test_acks_wait_for_the_pass_unless_it_runs_long(store: Store) -> None:
     assert store.posts_of("inc-1") == {}, "a short pass writes once, at its end"
     await asyncio.sleep(0.3)
     acks.add(Delivered("inc-1", post=(ITEM, "post-item")))  # the first has waited long enough: both go
-    await asyncio.sleep(0.05)
-    assert store.posts_of("inc-1") == {BOARD: "post-board", ITEM: "post-item"}
+    both = {BOARD: "post-board", ITEM: "post-item"}
+    assert await written(lambda: store.posts_of("inc-1") == both)
     await acks.settle()
     # An at-most-once send (a ping) is written down at once: which post it became is part of its record.
     assert store.claim("inc-1", "escalation:1")
     acks.add(Delivered("inc-1", sent=("escalation:1", "post-ping")))
-    await asyncio.sleep(0.05)
-    assert store.sent_post_id("inc-1", "escalation:1") == "post-ping"
+    assert await written(lambda: store.sent_post_id("inc-1", "escalation:1") == "post-ping")
     await acks.settle()
 
 
