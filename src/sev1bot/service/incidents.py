@@ -285,10 +285,10 @@ class IncidentService:
         """The incident, ref and playbook of one of our posts (remembered: a post's ref never changes)."""
         route = self._routes.get(post_id)
         if route is None:
-            found = await self.store.run(self.store.post_context, post_id)
-            if found is None:
+            route = await self.store.run(self.store.post_route, post_id)
+            if route is None:
                 return None
-            route = self._routes[post_id] = found[:3]
+            self._routes[post_id] = route
         return route
 
     def _queue(self, incident_id: str, pending: _Pending) -> None:

@@ -283,19 +283,15 @@ class Store:
         with self._tx() as conn:
             return post_map.ref_for_post(conn, post_id)
 
-    def post_context(self, post_id: str) -> tuple[str, PostRef, Playbook, IncidentState] | None:
-        """For a post of ours: its incident, ref, playbook snapshot and state, in one transaction (a
-        reaction needs all four; each separate call costs a thread hop)."""
+    def post_route(self, post_id: str) -> tuple[str, PostRef, Playbook] | None:
+        """For a post of ours: its incident, ref and playbook snapshot, in one transaction (a reaction needs
+        all three, and they never change)."""
         with self._tx() as conn:
             found = post_map.ref_for_post(conn, post_id)
             if found is None:
                 return None
             incident_id, ref = found
-            playbook = self._playbook(conn, incident_id)
-            loaded = self._load(conn, incident_id)
-        if loaded is None:
-            return None
-        return incident_id, ref, playbook, loaded[0]
+            return incident_id, ref, self._playbook(conn, incident_id)
 
     def posts_of(self, incident_id: str) -> dict[PostRef, str]:
         with self._tx() as conn:
