@@ -6,8 +6,10 @@ exist; the adapter records which post id each ref got and looks it up for later 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar, cast
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class ItemPost:
 
 
 PostRef = StatusBoard | StageRoot | ItemPost
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,17 @@ def overwrites(effect: Effect) -> object | None:
     return None
 
 
-def without_superseded(effects: list[Effect]) -> list[Effect]:
+def without_superseded(effects: Sequence[T], effect_of: Callable[[T], Effect] | None = None) -> list[T]:
     """``effects`` less those a later effect overwrites: the reactions of a batch edit the status board
-    once, not once each. Everything else keeps its order."""
+    once, not once each. Everything else keeps its order. ``effect_of`` gets the effect out of something
+    that carries one (an outbox entry)."""
     later: set[object] = set()
-    kept: list[Effect] = []
-    for effect in reversed(effects):
-        target = overwrites(effect)
+    kept: list[T] = []
+    for item in reversed(effects):
+        target = overwrites(effect_of(item) if effect_of is not None else cast(Effect, item))
         if target is not None:
             if target in later:
                 continue
             later.add(target)
-        kept.append(effect)
+        kept.append(item)
     return kept[::-1]

@@ -329,15 +329,6 @@ def _coalesce(entries: list[OutboxEntry]) -> tuple[list[OutboxEntry], list[int]]
     """(the entries to deliver, ids of those a later entry makes pointless): an edit of a post that a later
     edit in the batch replaces, a header that a later header replaces. Under load a board is edited once
     per batch instead of once per reaction."""
-    later: set[object] = set()
-    due: list[OutboxEntry] = []
-    superseded: list[int] = []
-    for entry in reversed(entries):
-        target = fx.overwrites(entry.effect)
-        if target is not None and target in later:
-            superseded.append(entry.id)
-            continue
-        if target is not None:
-            later.add(target)
-        due.append(entry)
-    return due[::-1], superseded[::-1]
+    due = fx.without_superseded(entries, lambda entry: entry.effect)
+    kept = {entry.id for entry in due}
+    return due, [entry.id for entry in entries if entry.id not in kept]
