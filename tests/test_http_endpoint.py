@@ -16,8 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sev1bot.mattermost.rest import MattermostAPI
-from sev1bot.service.http import (
+from sev1bot.mattermost.inbound import (
     FAILED_TEXT,
     WORKING_TEXT,
     ActionRequest,
@@ -28,7 +27,8 @@ from sev1bot.service.http import (
     build_http_app,
     serve,
 )
-from sev1bot.service.signing import SignatureError, canonical_json, sign, verify
+from sev1bot.mattermost.rest import MattermostAPI
+from sev1bot.mattermost.signing import SignatureError, canonical_json, sign, verify
 
 TOKEN = "cmdtoken0123456789abcdefgh"
 SECRET = "button-signing-secret-0123"

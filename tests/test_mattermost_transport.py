@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 
 from sev1bot.mattermost.errors import BadRequest, NotFound, RateLimited, Unreachable
+from sev1bot.mattermost.inbound import serve
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.transport import AiohttpTransport
-from sev1bot.service.http import serve
 
 TOKEN = "bottoken0123456789abcdefgh"
 BOT = {"id": "botuserid0123456789abcdefg", "username": "sev1bot"}

@@ -32,8 +32,8 @@ from sev1bot.mattermost.errors import (
     Unauthorized,
     Unreachable,
 )
+from sev1bot.mattermost.inbound import serve
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
-from sev1bot.service.http import serve
 
 TOKEN = "bottoken0123456789abcdefgh"
 BOT_ID = "botuserid0123456789abcdefg"

@@ -32,8 +32,8 @@ from scenario import (
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
 from sev1bot.core.text import BIDI_CONTROLS
 from sev1bot.mattermost.rest import MattermostAPI
+from sev1bot.mattermost.signing import sign
 from sev1bot.sandbox.app import Sandbox
-from sev1bot.service.signing import sign
 
 pytestmark = pytest.mark.e2e
 

@@ -18,15 +18,16 @@ from typing import Any
 
 from sev1bot.config import Settings
 from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.events import ReactionAdded, ReactionRemoved, parse_event
+from sev1bot.mattermost.inbound import TokenVerifier, build_http_app, serve
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import ConnectionState, RawEvent, WebSocketClient
 from sev1bot.playbook.loader import load_playbooks
 from sev1bot.playbook.overrides import apply_role_overrides_all
 from sev1bot.playbook.schema import Playbook
-from sev1bot.service.executor import Executor, Team, UserDirectory
-from sev1bot.service.http import TokenVerifier, build_http_app, serve
+from sev1bot.service.executor import Executor
 from sev1bot.service.incidents import Clock, IncidentService, utcnow
 from sev1bot.service.lanes import Lanes
 from sev1bot.service.leader import Leadership

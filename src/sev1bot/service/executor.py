@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from sev1bot.core import effects as fx
+from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import BadRequest, MattermostError, NotFound
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
 from sev1bot.service.acks import Acks
@@ -33,39 +33,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 50  # outbox entries per pass
 MAX_KNOWN = 1000  # incidents whose channel and posts are remembered
-
-
-@dataclass
-class Team:
-    id: str
-    name: str
-    bot_user_id: str
-
-
-@dataclass
-class UserDirectory:
-    """Usernames <-> user ids, cached: usernames of people in an incident rarely change mid-incident."""
-
-    api: MattermostAPI
-    by_name: dict[str, str] = field(default_factory=dict)
-    by_id: dict[str, str] = field(default_factory=dict)
-
-    async def ids(self, usernames: list[str]) -> tuple[dict[str, str], list[str]]:
-        """(username -> id for those found, usernames not found)."""
-        wanted = [u for u in dict.fromkeys(usernames) if u not in self.by_name]
-        if wanted:
-            for user in await self.api.users_by_usernames(wanted):
-                self.by_name[user.username] = user.id
-                self.by_id[user.id] = user.username
-        found = {u: self.by_name[u] for u in usernames if u in self.by_name}
-        return found, [u for u in usernames if u not in self.by_name]
-
-    async def username(self, user_id: str) -> str:
-        if user_id not in self.by_id:
-            user = await self.api.user(user_id)
-            self.by_id[user.id] = user.username
-            self.by_name[user.username] = user.id
-        return self.by_id[user_id]
 
 
 class Executor:

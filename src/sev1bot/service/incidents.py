@@ -38,9 +38,9 @@ from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.events import Reaction
+from sev1bot.mattermost.inbound import ActionRequest, CommandRequest, CommandResponse
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.executor import Executor
-from sev1bot.service.http import ActionRequest, CommandRequest, CommandResponse
 from sev1bot.service.reactionbook import ReactionBook
 from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, StoreError, StoreUnavailable
 from sev1bot.store.store import Store

@@ -28,7 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sev1bot.config import ACTION_PATH, COMMAND_PATH
-from sev1bot.service.signing import Secret, SignatureError, verify
+from sev1bot.mattermost.signing import Secret, SignatureError, verify
 
 log = logging.getLogger(__name__)
 
