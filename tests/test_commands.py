@@ -14,27 +14,35 @@ from sev1bot.commands import (
     MAX_CUSTOMER,
     MAX_INPUT,
     MAX_TEXT,
-    Assign,
-    Check,
     Command,
     Help,
     List,
-    Owner,
-    Reopen,
-    Resolve,
-    Skip,
     Start,
     Status,
     Timeline,
-    Uncheck,
-    Update,
     UsageError,
     help_text,
     is_incident_only,
     parse_command,
     usage,
 )
+from sev1bot.core.events import (
+    Assigned,
+    ItemChecked,
+    ItemSkipped,
+    ItemUnchecked,
+    OwnerChanged,
+    Reopened,
+    Resolved,
+    StatusUpdate,
+)
 from sev1bot.playbook.schema import Reactions
+
+ACTOR = "carol"  # who types the commands below
+
+
+def parse(text: str) -> Command:
+    return parse_command(text, ACTOR)
 
 
 @pytest.mark.parametrize(
@@ -61,30 +69,33 @@ from sev1bot.playbook.schema import Reactions
         ("Start ACME", Start("ACME", "")),
         ("status", Status()),
         ("  status  ", Status()),
-        ("check 2.3", Check("2.3")),
-        ("check 02.03", Check("2.3")),
-        ("check 12.10", Check("12.10")),
-        ("CHECK 1.1", Check("1.1")),
-        ("uncheck 2.3", Uncheck("2.3")),
-        ("skip 4.6", Skip("4.6")),
-        ("assign 2.3 @alice", Assign("2.3", "alice")),
-        ("assign 2.3 Alice.Smith", Assign("2.3", "alice.smith")),
-        ("assign 1.1 @a_b-c.d9", Assign("1.1", "a_b-c.d9")),
-        ("owner @Bob", Owner("bob")),
-        ("owner bob", Owner("bob")),
-        ("owner @" + "x" * 64, Owner("x" * 64)),
-        ("update Failover done, watching error rates", Update("Failover done, watching error rates")),
-        ("update  line 1\n  line 2  ", Update("line 1\n  line 2")),
-        ("update tab\tstays, bell\x07 goes", Update("tab\tstays, bell goes")),
-        ("resolve", Resolve("")),
-        ("resolve fixed in 9.11.2", Resolve("fixed in 9.11.2")),
-        ("reopen", Reopen()),
+        ("check 2.3", ItemChecked(ACTOR, "2.3")),
+        ("check 02.03", ItemChecked(ACTOR, "2.3")),
+        ("check 12.10", ItemChecked(ACTOR, "12.10")),
+        ("CHECK 1.1", ItemChecked(ACTOR, "1.1")),
+        ("uncheck 2.3", ItemUnchecked(ACTOR, "2.3")),
+        ("skip 4.6", ItemSkipped(ACTOR, "4.6")),
+        ("assign 2.3 @alice", Assigned(ACTOR, "2.3", "alice")),
+        ("assign 2.3 Alice.Smith", Assigned(ACTOR, "2.3", "alice.smith")),
+        ("assign 1.1 @a_b-c.d9", Assigned(ACTOR, "1.1", "a_b-c.d9")),
+        ("owner @Bob", OwnerChanged(ACTOR, "bob")),
+        ("owner bob", OwnerChanged(ACTOR, "bob")),
+        ("owner @" + "x" * 64, OwnerChanged(ACTOR, "x" * 64)),
+        (
+            "update Failover done, watching error rates",
+            StatusUpdate(ACTOR, "Failover done, watching error rates"),
+        ),
+        ("update  line 1\n  line 2  ", StatusUpdate(ACTOR, "line 1\n  line 2")),
+        ("update tab\tstays, bell\x07 goes", StatusUpdate(ACTOR, "tab\tstays, bell goes")),
+        ("resolve", Resolved(ACTOR, "")),
+        ("resolve fixed in 9.11.2", Resolved(ACTOR, "fixed in 9.11.2")),
+        ("reopen", Reopened(ACTOR)),
         ("timeline", Timeline()),
         ("list", List()),
     ],
 )
 def test_commands(text: str, expected: Command) -> None:
-    assert parse_command(text) == expected
+    assert parse(text) == expected
 
 
 CHECK_USAGE = "/sev1 check <stage.item>"
@@ -173,7 +184,7 @@ START_USAGE = "/sev1 start <customer> [summary]"
 )
 def test_errors_are_specific_and_carry_the_usage_line(text: str, message: str, usage_line: str) -> None:
     with pytest.raises(UsageError) as caught:
-        parse_command(text)
+        parse(text)
     assert message in caught.value.message
     assert caught.value.usage_line == usage_line
     assert str(caught.value) == caught.value.message
@@ -182,7 +193,7 @@ def test_errors_are_specific_and_carry_the_usage_line(text: str, message: str, u
 
 def test_echoed_input_is_cut_short_and_made_printable() -> None:
     with pytest.raises(UsageError) as caught:
-        parse_command("check " + "\u200f\u202e\x1b[31m" + "9" * 100)
+        parse("check " + "\u200f\u202e\x1b[31m" + "9" * 100)
     assert caught.value.message == "'???[31m" + "9" * 23 + "…' is not an item id; write stage.item, e.g. 2.3"
 
 
@@ -193,14 +204,14 @@ def test_echoed_input_is_cut_short_and_made_printable() -> None:
         (List(), False),
         (Help(), False),
         (Status(), True),
-        (Check("1.1"), True),
-        (Uncheck("1.1"), True),
-        (Skip("1.1"), True),
-        (Assign("1.1", "a"), True),
-        (Owner("a"), True),
-        (Update("x"), True),
-        (Resolve(), True),
-        (Reopen(), True),
+        (ItemChecked(ACTOR, "1.1"), True),
+        (ItemUnchecked(ACTOR, "1.1"), True),
+        (ItemSkipped(ACTOR, "1.1"), True),
+        (Assigned(ACTOR, "1.1", "a"), True),
+        (OwnerChanged(ACTOR, "a"), True),
+        (StatusUpdate(ACTOR, "x"), True),
+        (Resolved(ACTOR), True),
+        (Reopened(ACTOR), True),
         (Timeline(), True),
     ],
 )
@@ -212,7 +223,7 @@ def test_help_text_lists_every_command_with_its_usage_and_where_it_works() -> No
     text = help_text()
     for name in COMMAND_NAMES:
         row = next(line for line in text.splitlines() if line.startswith(f"| `{usage(name)}` |"))
-        example_command = parse_command(EXAMPLES[name])
+        example_command = parse(EXAMPLES[name])
         where = "incident channel" if is_incident_only(example_command) else "any channel"
         assert row.endswith(f"| {where} |"), row
     assert ":white_check_mark:" in text
@@ -240,10 +251,29 @@ EXAMPLES = {
 }
 
 
-def test_every_command_has_an_example_that_parses_to_its_own_type() -> None:
-    assert set(EXAMPLES) == set(COMMAND_NAMES)
+TYPES: dict[str, type] = {
+    "start": Start,
+    "status": Status,
+    "check": ItemChecked,
+    "uncheck": ItemUnchecked,
+    "skip": ItemSkipped,
+    "assign": Assigned,
+    "owner": OwnerChanged,
+    "update": StatusUpdate,
+    "resolve": Resolved,
+    "reopen": Reopened,
+    "timeline": Timeline,
+    "list": List,
+    "help": Help,
+}
+
+
+def test_every_command_has_an_example_that_parses_to_its_own_type_typed_by_its_actor() -> None:
+    assert set(EXAMPLES) == set(COMMAND_NAMES) == set(TYPES)
     for name, text in EXAMPLES.items():
-        assert type(parse_command(text)).__name__.lower() == name
+        command = parse(text)
+        assert type(command) is TYPES[name]
+        assert getattr(command, "actor", ACTOR) == ACTOR
 
 
 # --- totality ----------------------------------------------------------------------------------------------
@@ -259,7 +289,7 @@ def assert_safe(error: UsageError, text: str) -> None:
 
 def parses_or_explains(text: str) -> None:
     try:
-        command = parse_command(text)
+        command = parse(text)
     except UsageError as error:
         assert_safe(error, text)
     else:
@@ -293,8 +323,8 @@ def test_any_arguments_to_a_real_command_are_parsed_or_explained(name: str, spac
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 9999), st.integers(1, 9999), st.from_regex(r"[A-Za-z0-9._-]{1,64}", fullmatch=True))
 def test_valid_keys_and_usernames_round_trip(stage: int, item: int, username: str) -> None:
-    assert parse_command(f"assign {stage}.{item} @{username}") == Assign(f"{stage}.{item}", username.lower())
-    assert parse_command(f"check {stage}.{item}") == Check(f"{stage}.{item}")
+    assert parse(f"assign {stage}.{item} @{username}") == Assigned(ACTOR, f"{stage}.{item}", username.lower())
+    assert parse(f"check {stage}.{item}") == ItemChecked(ACTOR, f"{stage}.{item}")
 
 
 @pytest.mark.parametrize(
@@ -310,5 +340,5 @@ def test_valid_keys_and_usernames_round_trip(stage: int, item: int, username: st
 )
 def test_huge_inputs_are_refused_quickly(text: str) -> None:
     with pytest.raises(UsageError) as caught:
-        parse_command(text)
+        parse(text)
     assert_safe(caught.value, text)

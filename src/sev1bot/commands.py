@@ -1,5 +1,8 @@
 """The ``/sev1`` command language: the text after the trigger -> a :data:`Command`, or a :class:`UsageError`.
 
+A command that changes an incident comes out as the core's own event (``check 2.3`` typed by alice is
+``ItemChecked("alice", "2.3")``); the others (start, status, timeline, list, help) have types of their own.
+
 Pure and total: any text yields a command or a ``UsageError`` whose message is short, says what is wrong and
 never echoes more than a 30-character, printable-only snippet of the input (it is shown back in chat).
 
@@ -15,6 +18,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sev1bot.core.events import (
+    Assigned,
+    ItemChecked,
+    ItemSkipped,
+    ItemUnchecked,
+    OwnerChanged,
+    Reopened,
+    Resolved,
+    StatusUpdate,
+)
 from sev1bot.playbook.schema import Reactions
 
 TRIGGER = "sev1"
@@ -36,47 +49,6 @@ class Status:
 
 
 @dataclass(frozen=True)
-class Check:
-    key: str
-
-
-@dataclass(frozen=True)
-class Uncheck:
-    key: str
-
-
-@dataclass(frozen=True)
-class Skip:
-    key: str
-
-
-@dataclass(frozen=True)
-class Assign:
-    key: str
-    username: str
-
-
-@dataclass(frozen=True)
-class Owner:
-    username: str
-
-
-@dataclass(frozen=True)
-class Update:
-    text: str
-
-
-@dataclass(frozen=True)
-class Resolve:
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Reopen:
-    pass
-
-
-@dataclass(frozen=True)
 class Timeline:
     pass
 
@@ -91,21 +63,11 @@ class Help:
     pass
 
 
-Command = (
-    Start
-    | Status
-    | Check
-    | Uncheck
-    | Skip
-    | Assign
-    | Owner
-    | Update
-    | Resolve
-    | Reopen
-    | Timeline
-    | List
-    | Help
+# Commands that change an incident are the core's own events, with the person who typed them as the actor.
+Change = (
+    ItemChecked | ItemUnchecked | ItemSkipped | Assigned | OwnerChanged | StatusUpdate | Resolved | Reopened
 )
+Command = Start | Status | Timeline | List | Help | Change
 
 
 class UsageError(ValueError):
@@ -203,58 +165,64 @@ def _words(rest: str) -> list[str]:
 
 # --- one parser per command -----------------------------------------------------------------------------
 
-Parser = Callable[[str, str], Command]
+Parser = Callable[[str, str, str], Command]  # (what follows the command's name, its usage line, actor)
 
 
-def _start(rest: str, usage: str) -> Command:
+def _start(rest: str, usage: str, actor: str) -> Command:
     if not rest:
         raise UsageError("start needs the customer's name", usage)
     customer, summary = _customer(rest, usage)
     return Start(customer, _free_text(summary, "summary", usage))
 
 
-def _one_key(cls: type[Check | Uncheck | Skip], name: str) -> Parser:
-    def parse(rest: str, usage: str) -> Command:
+def _one_key(event: type[ItemChecked | ItemUnchecked | ItemSkipped], name: str) -> Parser:
+    def parse(rest: str, usage: str, actor: str) -> Command:
         words = _words(rest)
         if not words:
             raise UsageError(f"{name} needs an item id, e.g. 2.3", usage)
         if len(words) > 1:
             raise UsageError(f"{name} takes one item id, not {len(words)} words", usage)
-        return cls(_key(words[0], usage))
+        return event(actor, _key(words[0], usage))
 
     return parse
 
 
-def _assign(rest: str, usage: str) -> Command:
+def _assign(rest: str, usage: str, actor: str) -> Command:
     words = _words(rest)
     if len(words) != 2:
         raise UsageError(f"assign takes an item id and a username, not {len(words)} word(s)", usage)
     first, second = words
     if not _KEY.fullmatch(first) and _KEY.fullmatch(second):
         raise UsageError("write the item id first, then the username", usage)
-    return Assign(_key(first, usage), _username(second, usage))
+    return Assigned(actor, _key(first, usage), _username(second, usage))
 
 
-def _owner(rest: str, usage: str) -> Command:
+def _owner(rest: str, usage: str, actor: str) -> Command:
     words = _words(rest)
     if len(words) != 1:
         raise UsageError(f"owner takes one username, not {len(words)} words", usage)
-    return Owner(_username(words[0], usage))
+    return OwnerChanged(actor, _username(words[0], usage))
 
 
-def _update(rest: str, usage: str) -> Command:
+def _update(rest: str, usage: str, actor: str) -> Command:
     text = _free_text(rest, "update", usage)
     if not text:
         raise UsageError("update needs the text of the update", usage)
-    return Update(text)
+    return StatusUpdate(actor, text)
 
 
-def _resolve(rest: str, usage: str) -> Command:
-    return Resolve(_free_text(rest, "note", usage))
+def _resolve(rest: str, usage: str, actor: str) -> Command:
+    return Resolved(actor, _free_text(rest, "note", usage))
+
+
+def _reopen(rest: str, usage: str, actor: str) -> Command:
+    if rest:
+        raise UsageError("reopen takes no arguments", usage)
+    return Reopened(actor)
 
 
 def _no_arguments(command: Command, name: str) -> Parser:
-    def parse(rest: str, usage: str) -> Command:
+    def parse(rest: str, usage: str, actor: str) -> Command:
         if rest:
             raise UsageError(f"{name} takes no arguments", usage)
         return command
@@ -262,7 +230,7 @@ def _no_arguments(command: Command, name: str) -> Parser:
     return parse
 
 
-def _help(rest: str, usage: str) -> Command:
+def _help(rest: str, usage: str, actor: str) -> Command:
     return Help()  # "/sev1 help start" and the like still deserve the reference
 
 
@@ -286,15 +254,19 @@ _SPECS: dict[str, _Spec] = {
         _no_arguments(Status(), "status"),
     ),
     "check": _Spec(
-        "/sev1 check <stage.item>", "Mark an item done, e.g. `/sev1 check 2.3`.", _one_key(Check, "check")
+        "/sev1 check <stage.item>",
+        "Mark an item done, e.g. `/sev1 check 2.3`.",
+        _one_key(ItemChecked, "check"),
     ),
     "uncheck": _Spec(
         "/sev1 uncheck <stage.item>",
         "Reopen an item that was checked or skipped.",
-        _one_key(Uncheck, "uncheck"),
+        _one_key(ItemUnchecked, "uncheck"),
     ),
     "skip": _Spec(
-        "/sev1 skip <stage.item>", "Mark an item as not needed for this incident.", _one_key(Skip, "skip")
+        "/sev1 skip <stage.item>",
+        "Mark an item as not needed for this incident.",
+        _one_key(ItemSkipped, "skip"),
     ),
     "assign": _Spec("/sev1 assign <stage.item> @<username>", "Give an item to someone.", _assign),
     "owner": _Spec("/sev1 owner @<username>", "Hand the incident to a new owner.", _owner),
@@ -302,7 +274,7 @@ _SPECS: dict[str, _Spec] = {
     "resolve": _Spec(
         "/sev1 resolve [note]", "Resolve the incident; starts the post-incident deadlines.", _resolve
     ),
-    "reopen": _Spec("/sev1 reopen", "Reopen a resolved incident.", _no_arguments(Reopen(), "reopen")),
+    "reopen": _Spec("/sev1 reopen", "Reopen a resolved incident.", _reopen),
     "timeline": _Spec(
         "/sev1 timeline", "Show everything that happened, with times.", _no_arguments(Timeline(), "timeline")
     ),
@@ -320,8 +292,8 @@ def usage(name: str) -> str:
     return _SPECS[name].usage
 
 
-def parse_command(text: str) -> Command:
-    """Parse what follows ``/sev1``. Empty text asks for help."""
+def parse_command(text: str, actor: str) -> Command:
+    """Parse what follows ``/sev1``, typed by ``actor`` (a username). Empty text asks for help."""
     if len(text) > MAX_INPUT:
         raise UsageError(
             f"that is too long for a command ({len(text)} characters; the limit is {MAX_INPUT})",
@@ -335,7 +307,7 @@ def parse_command(text: str) -> Command:
     spec = _SPECS.get(word.lower())
     if spec is None:
         raise UsageError(_unknown(word), GENERAL_USAGE)
-    return spec.parse(rest, spec.usage)
+    return spec.parse(rest, spec.usage, actor)
 
 
 def _unknown(word: str) -> str:

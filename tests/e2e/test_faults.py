@@ -95,8 +95,7 @@ def websocket(running: RunningBot) -> WebSocketClient:
 
 async def idle(running: RunningBot) -> None:
     """Wait for the bot's background deliveries to finish."""
-    assert running.bot.service is not None
-    await running.bot.service.idle()
+    await running.bot.idle()
 
 
 async def incident(running: RunningBot) -> IncidentState:
@@ -232,8 +231,8 @@ async def test_the_checklist_reads_in_order_however_the_server_shows_threads(
     sandbox.config.collapsed_threads = collapsed
     env = bot_env(sandbox, f"sqlite:///{tmp_path / 'bot.db'}", playbook_dir, free_port())
     async with bot_running(env) as running:
-        assert running.bot.service is not None
-        assert running.bot.service.executor.threads_collapsed is (collapsed == "always_on")
+        assert running.bot.parts is not None
+        assert running.bot.parts.executor.threads_collapsed is (collapsed == "always_on")
         channel_id = await start_incident(sandbox, humans)
         await idle(running)
         assert_checklist_once(sandbox, channel_id)

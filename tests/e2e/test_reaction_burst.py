@@ -59,8 +59,8 @@ async def settle(sandbox: Sandbox, running: RunningBot) -> IncidentState:
     """Wait until the bot has read every websocket event the server wrote to it, decided every reaction
     and delivered every effect; the incident as stored then."""
     bot = running.bot
-    ws, service = bot.ws, bot.service
-    assert ws is not None and service is not None
+    ws, parts = bot.ws, bot.parts
+    assert ws is not None and parts is not None
 
     def caught_up() -> bool:
         live = [
@@ -71,10 +71,9 @@ async def settle(sandbox: Sandbox, running: RunningBot) -> IncidentState:
         return len(live) == 1 and not live[0].pending and ws.last_seq == live[0].sequence - 1
 
     await until(caught_up, 10, "the bot to have read every websocket event")
-    await bot.lanes.idle()
-    await service.idle()
+    await bot.idle()
     (state,) = await asyncio.to_thread(bot.store.active_incidents)
-    await service.executor.drain(state.id)
+    await parts.executor.drain(state.id)
     assert await asyncio.to_thread(bot.store.outbox_incidents) == [], "everything delivered"
     return state
 

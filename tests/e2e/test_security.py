@@ -150,8 +150,7 @@ async def test_hostile_text_is_neutralised_before_it_is_posted(
         answer = await slash(humans, "alice", channel_id, command)
         assert answer["text"].startswith("Done"), answer
     await until(lambda: any("Resolved" in p.message for p in bot_posts(sandbox, channel_id)), 10, "resolved")
-    assert bot.bot.service is not None
-    await bot.bot.service.idle()
+    await bot.bot.idle()
 
     channel = sandbox.state.channel(channel_id)
     for where, text in [

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sev1bot.mattermost.errors import NotFound
 from sev1bot.mattermost.rest import MattermostAPI
 
 
-@dataclass
+@dataclass(frozen=True)
 class Team:
+    """The team the bot serves, as the bot: the channel and membership questions the service asks."""
+
+    api: MattermostAPI
     id: str
     name: str
     bot_user_id: str
+
+    async def channel_exists(self, name: str) -> bool:
+        try:
+            await self.api.channel_by_name(self.id, name)
+        except NotFound:
+            return False
+        return True
+
+    async def is_member(self, channel_id: str, user_id: str) -> bool:
+        return await self.api.is_channel_member(channel_id, user_id)
 
 
 @dataclass

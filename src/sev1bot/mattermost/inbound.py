@@ -19,7 +19,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,6 +28,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sev1bot.background import Background
 from sev1bot.config import ACTION_PATH, COMMAND_PATH
 from sev1bot.mattermost.signing import Secret, SignatureError, verify
 
@@ -98,6 +100,41 @@ class ActionRequest(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SlashCommand:
+    """A slash command as the bot's fronts see it: who typed what, where."""
+
+    actor_id: str
+    actor_name: str
+    channel_id: str
+    text: str
+    trigger_id: str = ""
+
+
+@dataclass(frozen=True)
+class Click:
+    """A verified button click as the bot's fronts see it; ``context`` is what the bot signed."""
+
+    actor_id: str
+    actor_name: str
+    channel_id: str
+    post_id: str
+    context: dict[str, Any]
+    trigger_id: str = ""
+
+
+class CommandFront(Protocol):
+    async def handle(self, invocation: SlashCommand) -> str:
+        """The answer, shown only to the person who typed the command."""
+        ...
+
+
+class ActionFront(Protocol):
+    async def handle(self, click: Click) -> str | None:
+        """The text shown to the person who clicked, or None for nothing."""
+        ...
+
+
 class CommandHandler(Protocol):
     async def handle_command(self, req: CommandRequest) -> CommandResponse:
         """Answer a slash command; return within ``ack_timeout`` or be answered through ``response_url``."""
@@ -150,6 +187,23 @@ class NonceCache:
         return True
 
 
+class Fronts:
+    """Mattermost's requests -> the fronts' typed inputs; their answers -> Mattermost's responses."""
+
+    def __init__(self, commands: CommandFront, actions: ActionFront) -> None:
+        self.commands = commands
+        self.actions = actions
+
+    async def handle_command(self, req: CommandRequest) -> CommandResponse:
+        invocation = SlashCommand(req.user_id, req.user_name, req.channel_id, req.text, req.trigger_id)
+        return CommandResponse(response_type="ephemeral", text=await self.commands.handle(invocation))
+
+    async def handle_action(self, req: ActionRequest) -> dict[str, Any]:
+        click = Click(req.user_id, req.user_name, req.channel_id, req.post_id, req.context, req.trigger_id)
+        text = await self.actions.handle(click)
+        return {} if text is None else {"ephemeral_text": text}
+
+
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status, headers=headers or None)
 
@@ -172,7 +226,7 @@ class _Endpoint:
         self.ack_timeout = ack_timeout
         self.clock = clock
         self.nonces = nonces
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.late_answers = Background("answering a slow command through response_url")
         self.session: aiohttp.ClientSession | None = None
 
     # -- health ----------------------------------------------------------------------------------------
@@ -247,7 +301,7 @@ class _Endpoint:
             log.info(
                 "command %r from %s is slow; acking now, answering via response_url", req.text, req.user_name
             )
-            self._track(self._answer_later(task, req.response_url))
+            self.late_answers.spawn(self._answer_later(task, req.response_url))
             return CommandResponse(text=WORKING_TEXT).payload()
         try:
             return task.result().payload()
@@ -276,11 +330,6 @@ class _Endpoint:
         finally:
             if session is not self.session:
                 await session.close()
-
-    def _track(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     # -- button clicks ---------------------------------------------------------------------------------
 
@@ -320,13 +369,7 @@ class _Endpoint:
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         self.session = aiohttp.ClientSession()
         yield
-        if self.tasks:
-            _, pending = await asyncio.wait(set(self.tasks), timeout=5)
-            for task in pending:
-                task.cancel()
-            for task in pending:
-                with suppress(asyncio.CancelledError):
-                    await task
+        await self.late_answers.close(grace=5)
         await self.session.close()
         self.session = None
 

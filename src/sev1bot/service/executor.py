@@ -21,7 +21,7 @@ from typing import Any
 
 from sev1bot.core import effects as fx
 from sev1bot.mattermost.directory import Team, UserDirectory
-from sev1bot.mattermost.errors import BadRequest, MattermostError, NotFound
+from sev1bot.mattermost.errors import BadRequest, MattermostError
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
 from sev1bot.service.acks import Acks
 from sev1bot.service.timers import Timers
@@ -37,7 +37,14 @@ MAX_KNOWN = 1000  # incidents whose channel and posts are remembered
 
 class Executor:
     def __init__(
-        self, api: MattermostAPI, store: Store, timers: Timers, team: Team, users: UserDirectory
+        self,
+        api: MattermostAPI,
+        store: Store,
+        timers: Timers,
+        team: Team,
+        users: UserDirectory,
+        *,
+        threads_collapsed: bool,
     ) -> None:
         self.api = api
         self.store = store
@@ -48,7 +55,7 @@ class Executor:
         # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
         # in their thread, in the order they were made, so replies to different posts may be made side by
         # side. Otherwise they show in the channel too, and everything goes in order, one at a time.
-        self.threads_collapsed = False
+        self.threads_collapsed = threads_collapsed
         self._waiting: dict[str, asyncio.Future[None]] = {}  # incident id -> the pass waiting its turn
         # incident id -> its channel and post ids as delivery left them: they never change once set, so
         # a pass reads only the ones it has not seen (a read per pass cost more than its edits).
@@ -150,16 +157,6 @@ class Executor:
     def forget(self) -> None:
         """Drop what this executor knows of channels and posts (another replica may have delivered)."""
         self._known.clear()
-
-    async def is_member(self, channel_id: str, user_id: str) -> bool:
-        return await self.api.is_channel_member(channel_id, user_id)
-
-    async def channel_exists(self, name: str) -> bool:
-        try:
-            await self.api.channel_by_name(self.team.id, name)
-        except NotFound:
-            return False
-        return True
 
     async def _create_channel(self, batch: Batch, incident_id: str, effect: fx.CreateChannel) -> None:
         if batch.channel_id or await self.store.run(self.store.channel_id_of, incident_id):

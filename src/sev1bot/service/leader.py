@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from sev1bot.store.errors import StoreError
 from sev1bot.store.store import Store
@@ -23,14 +24,21 @@ log = logging.getLogger(__name__)
 LEASE = "leader"
 
 
+class Duties(Protocol):
+    """What the leader takes up when elected and drops when it steps down."""
+
+    async def elected(self) -> None: ...
+
+    async def demoted(self) -> None: ...
+
+
 class Leadership:
     def __init__(
         self,
         store: Store,
         holder: str,
         *,
-        on_elected: Callable[[], Awaitable[None]],
-        on_demoted: Callable[[], Awaitable[None]],
+        clock: Callable[[], datetime],
         ttl: float = 6.0,
         renew_every: float = 1.5,
     ) -> None:
@@ -40,8 +48,7 @@ class Leadership:
         self.holder = holder
         self.ttl = ttl
         self.renew_every = renew_every
-        self._on_elected = on_elected
-        self._on_demoted = on_demoted
+        self.clock = clock
         self.fence: int | None = None
         self._renewed_at = 0.0
 
@@ -58,33 +65,34 @@ class Leadership:
         except StoreError:
             return self.is_leader
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, duties: Duties) -> None:
+        """Hold or seek the lease until ``stop`` is set; ``duties`` are taken up while leading."""
         try:
             while not stop.is_set():
-                await self._tick()
+                await self._tick(duties)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.renew_every)
         finally:
             if self.fence is not None:
-                await self._step_down("shutting down", expected=True)
+                await self._step_down(duties, "shutting down", expected=True)
                 try:
                     await self.store.run(self.store.release_lease, LEASE, self.holder)
                 except StoreError as exc:
                     log.warning("could not release the leader lease: %s", exc)
 
-    async def _tick(self) -> None:
+    async def _tick(self, duties: Duties) -> None:
         try:
             fence = await self.store.run(
-                self.store.acquire_lease, LEASE, self.holder, timedelta(seconds=self.ttl), datetime.now(UTC)
+                self.store.acquire_lease, LEASE, self.holder, timedelta(seconds=self.ttl), self.clock()
             )
         except StoreError as exc:
             log.warning("leader lease not renewed: %s", exc)
             if self.fence is not None and not self.is_leader:
-                await self._step_down("the database is unreachable and the lease is about to expire")
+                await self._step_down(duties, "the database is unreachable and the lease is about to expire")
             return
         if fence is None:
             if self.fence is not None:
-                await self._step_down("another replica holds the lease")
+                await self._step_down(duties, "another replica holds the lease")
             return
         self._renewed_at = time.monotonic()
         if self.fence != fence:
@@ -92,10 +100,10 @@ class Leadership:
             self.fence = fence
             if not was_leader:
                 log.info("this replica (%s) is now the leader (fence %d)", self.holder, fence)
-                await self._on_elected()
+                await duties.elected()
 
-    async def _step_down(self, why: str, *, expected: bool = False) -> None:
+    async def _step_down(self, duties: Duties, why: str, *, expected: bool = False) -> None:
         level = logging.INFO if expected else logging.WARNING
         log.log(level, "this replica (%s) is no longer the leader: %s", self.holder, why)
         self.fence = None
-        await self._on_demoted()
+        await duties.demoted()

@@ -23,8 +23,9 @@ _Key = tuple[str, str]  # (user id, emoji name)
 
 
 class ReactionBook:
-    def __init__(self, *, max_posts: int = 50_000) -> None:
+    def __init__(self, *, ignore_user: str = "", max_posts: int = 50_000) -> None:
         self._posts: dict[str, dict[_Key, Reaction]] = {}
+        self._ignore = ignore_user  # whose reactions are never tracked (the bot's own)
         self._max_posts = max_posts
 
     def __len__(self) -> int:
@@ -36,6 +37,8 @@ class ReactionBook:
         marks = self._posts.get(reaction.post_id)
         if marks is None:
             return None
+        if reaction.user_id == self._ignore:
+            return list(marks.values())
         key = (reaction.user_id, reaction.emoji_name)
         if added:
             marks.setdefault(key, reaction)
@@ -54,7 +57,9 @@ class ReactionBook:
             return list(known.values())
         if known is None and len(self._posts) >= self._max_posts:
             self._posts.clear()  # a bound, not a policy: anything dropped is seeded again on demand
-        marks = {(r.user_id, r.emoji_name): r for r in reactions if not r.delete_at}
+        marks = {
+            (r.user_id, r.emoji_name): r for r in reactions if not r.delete_at and r.user_id != self._ignore
+        }
         self._posts[post_id] = marks
         return list(marks.values())
 

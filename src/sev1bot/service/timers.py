@@ -26,8 +26,8 @@ def job_id(incident_id: str, key: str) -> str:
 
 
 class Timers:
-    def __init__(self, callback: TimerCallback) -> None:
-        self._callback = callback
+    def __init__(self) -> None:
+        self._callback: TimerCallback | None = None
         self._scheduler = AsyncIOScheduler(
             timezone="UTC",
             # A timer that is late (the bot was down or busy) still fires, once: the core turns it into a
@@ -35,7 +35,9 @@ class Timers:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
 
-    def start(self) -> None:
+    def start(self, callback: TimerCallback) -> None:
+        """Start waking ``callback(incident_id, key)`` at each timer's due time."""
+        self._callback = callback
         if not self._scheduler.running:
             self._scheduler.start()
 
@@ -45,13 +47,17 @@ class Timers:
 
     def schedule(self, incident_id: str, key: str, at: datetime) -> None:
         self._scheduler.add_job(
-            self._callback,
+            self._fire,
             trigger=DateTrigger(run_date=at),
             args=(incident_id, key),
             id=job_id(incident_id, key),
             replace_existing=True,
         )
         log.debug("timer %s for incident %s due at %s", key, incident_id, at.isoformat())
+
+    async def _fire(self, incident_id: str, key: str) -> None:
+        if self._callback is not None:
+            await self._callback(incident_id, key)
 
     def cancel(self, incident_id: str, key: str) -> None:
         with contextlib.suppress(JobLookupError):

@@ -1,0 +1,93 @@
+"""What only the leader does: follow the websocket, fire timers, deliver what any replica committed.
+
+Elected, it rebuilds the timers from the store, connects the websocket, catches up with the reactions it
+missed and starts polling the outbox (another replica's commands commit effects that only the leader
+delivers). Demoted, it drops all of that. Every replica serves slash commands and clicks either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sev1bot.mattermost.errors import MattermostError
+from sev1bot.mattermost.ws import ConnectionState, WebSocketClient
+from sev1bot.service.executor import Executor
+from sev1bot.service.leader import Leadership
+from sev1bot.service.reaction_follower import ReactionFollower
+from sev1bot.service.spine import Spine
+from sev1bot.service.timers import Timers
+from sev1bot.store.errors import StoreError
+from sev1bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+OUTBOX_POLL = 0.5  # seconds: how soon the leader delivers what another replica committed
+WebSocketFactory = Callable[[ReactionFollower], WebSocketClient]
+
+
+class LeaderDuties:
+    def __init__(
+        self,
+        *,
+        leadership: Leadership,
+        store: Store,
+        executor: Executor,
+        timers: Timers,
+        spine: Spine,
+        follower: ReactionFollower,
+        websocket: WebSocketFactory,
+    ) -> None:
+        self.leadership = leadership
+        self.store = store
+        self.executor = executor
+        self.timers = timers
+        self.spine = spine
+        self.follower = follower
+        self._websocket = websocket
+        self.ws: WebSocketClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def elected(self) -> None:
+        self.executor.forget()  # another leader may have posted meanwhile
+        for incident_id, key, due in await self.store.run(self.store.pending_timers):
+            self.timers.schedule(incident_id, key, due)
+        self.ws = self._websocket(self.follower)
+        self._tasks = [
+            asyncio.create_task(self.ws.run(), name="websocket"),
+            asyncio.create_task(self._outbox_loop(), name="outbox"),
+        ]
+        await self.ws.connected.wait()
+        await self.follower.catch_up()
+
+    async def demoted(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self.timers.cancel_all()
+
+    async def on_timer(self, incident_id: str, key: str) -> None:
+        if self.leadership.is_leader:
+            await self.spine.on_timer(incident_id, key)
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            try:
+                await self.executor.drain_all()
+            except (MattermostError, StoreError) as exc:
+                log.warning("%s", exc)
+            if self.follower.behind:
+                await self.follower.catch_up()
+            await asyncio.sleep(OUTBOX_POLL)
+
+    def readiness(self) -> dict[str, Any]:
+        ws = self.ws.state.value if self.ws else "off"
+        role = "leader" if self.leadership.is_leader else "follower"
+        caught_up = self.follower.caught_up
+        ready = role == "follower" or (ws == ConnectionState.CONNECTED.value and caught_up)
+        return {"ready": ready, "role": role, "websocket": ws, "caught_up": caught_up}
