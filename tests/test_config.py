@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from sev1bot.config import ENV_VARS, ConfigError, Settings, parse_host_port
+from sev1bot.mattermost.ws import websocket_url
+from sev1bot.store import Store
 
 TOKEN = "s3cr3t-token-abcdefghijklmnop"
 BASE = {
@@ -29,7 +31,7 @@ def problems_of(env: dict[str, str], config_file: Path | None = None) -> list[st
 def test_defaults() -> None:
     s = Settings.from_env(BASE)
     assert s.mattermost_url == "https://chat.example.com"
-    assert s.websocket_url == "wss://chat.example.com/api/v4/websocket"
+    assert str(websocket_url(s.mattermost_url)) == "wss://chat.example.com/api/v4/websocket"
     assert s.mattermost_token.get_secret_value() == TOKEN
     assert s.mattermost_team == "ops"
     assert s.public_url == "http://sev1bot:8080"
@@ -66,8 +68,9 @@ def test_every_variable(tmp_path: Path) -> None:
         "HOME": "/ignored",
     }
     s = Settings.from_env(env)
-    assert s.websocket_url == "ws://mm.internal:8065/chat/api/v4/websocket"
-    assert s.database_url_redacted == "postgresql+psycopg://bot:***@db:5432/sev1bot"
+    assert str(websocket_url(s.mattermost_url)) == "ws://mm.internal:8065/chat/api/v4/websocket"
+    with Store(s.database_url.get_secret_value()) as store:  # what the bot logs of it
+        assert store.url == "postgresql+psycopg://bot:***@db:5432/sev1bot"
     assert (s.listen_host, s.listen_port) == ("::1", 9000)
     assert s.playbooks == tmp_path
     assert s.tz.key == "Europe/Paris"

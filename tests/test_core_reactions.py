@@ -27,7 +27,8 @@ from sev1bot.core.effects import (
     without_superseded,
 )
 from sev1bot.core.events import Event, ItemChecked, ItemSkipped, ItemUnchecked
-from sev1bot.core.reactions import NOBODY, Mark, Trigger, reaction_event
+from sev1bot.core.reactions import Mark, Trigger, reaction_event
+from sev1bot.core.state import BOT_ACTOR as NOBODY
 from sev1bot.core.state import ItemState, ItemStatus
 
 KEY = "2.3"

@@ -391,7 +391,9 @@ async def post_action(bot: Bot, body: Any) -> tuple[int, Any]:
 
 async def test_signed_click_accepted(start: Start) -> None:
     bot = await start()
-    context = sign({"action": "ack", "incident": 42, "item": "1.2", "users": ["a", "b"]}, SECRET, 3600)
+    context = sign(
+        {"action": "ack", "incident": 42, "item": "1.2", "users": ["a", "b"]}, SECRET, 3600, now=time.time()
+    )
     status, body = await post_action(bot, click(via_mattermost(context), selected_option=""))
     assert status == 200
     assert body == {"update": {"message": "clicked by carol"}}
@@ -409,7 +411,7 @@ async def test_forged_expired_replayed_clicks_rejected(start: Start) -> None:
         403,
         {"error": "forged", "message": "context signature does not match"},
     )
-    other_key = sign({"action": "ack", "incident": 42}, "some-other-secret-xyz", 60)
+    other_key = sign({"action": "ack", "incident": 42}, "some-other-secret-xyz", 60, now=time.time())
     assert (await post_action(bot, click(other_key)))[1]["error"] == "forged"
     longer = {**good, "exp": good["exp"] + 3600}
     assert (await post_action(bot, click(longer)))[1]["error"] == "forged"
@@ -443,12 +445,14 @@ async def test_action_bad_bodies(start: Start) -> None:
         400,
         {"error": "bad_json", "message": "the body is not a JSON object"},
     )
-    context = sign({"a": "b"}, SECRET, 60)
+    context = sign({"a": "b"}, SECRET, 60, now=time.time())
     status, body = await post_action(bot, click(context, user_id=""))
     assert status == 400 and "user_id" in body["message"]
-    status, body = await post_action(bot, click(sign({"a": "b"}, SECRET, 60), padding="z" * 70_000))
+    status, body = await post_action(
+        bot, click(sign({"a": "b"}, SECRET, 60, now=time.time()), padding="z" * 70_000)
+    )
     assert status == 413
-    status, body = await post_action(bot, click(sign({"a": "b"}, SECRET, 60)))
+    status, body = await post_action(bot, click(sign({"a": "b"}, SECRET, 60, now=time.time())))
     assert (status, body) == (200, {"ephemeral_text": FAILED_TEXT})
 
 
@@ -528,7 +532,7 @@ async def test_sandbox_button_clicks_reach_the_endpoint_signed_and_once(sandbox:
         MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"]) as api,
         sandbox.client("alice") as alice,
     ):
-        context = sign({"incident": 7, "do": "ack"}, SECRET, 600)
+        context = sign({"incident": 7, "do": "ack"}, SECRET, 600, now=time.time())
         action = {
             "id": "ack",
             "name": "Acknowledge",
@@ -558,15 +562,15 @@ async def test_sandbox_button_clicks_reach_the_endpoint_signed_and_once(sandbox:
 
 def test_sign_rejects_values_that_do_not_survive_the_round_trip() -> None:
     with pytest.raises(ValueError, match=r"context.ratio: float"):
-        sign({"ratio": 0.5}, SECRET, 60)
+        sign({"ratio": 0.5}, SECRET, 60, now=time.time())
     with pytest.raises(ValueError, match="too large"):
-        sign({"big": 2**60}, SECRET, 60)
+        sign({"big": 2**60}, SECRET, 60, now=time.time())
     with pytest.raises(ValueError, match="not a string"):
-        sign({"nested": {1: "x"}}, SECRET, 60)
+        sign({"nested": {1: "x"}}, SECRET, 60, now=time.time())
     with pytest.raises(ValueError, match="ttl"):
-        sign({}, SECRET, 0)
+        sign({}, SECRET, 0, now=time.time())
     with pytest.raises(ValueError, match="empty"):
-        sign({}, "", 60)
+        sign({}, "", 60, now=time.time())
 
 
 def test_verify_details() -> None:
@@ -578,7 +582,7 @@ def test_verify_details() -> None:
     with pytest.raises(SignatureError) as caught:
         verify(signed, SECRET, now=1010.5)
     assert caught.value.reason == "expired"
-    assert sign({}, SECRET, 10)["nonce"] != sign({}, SECRET, 10)["nonce"]
+    assert sign({}, SECRET, 10, now=time.time())["nonce"] != sign({}, SECRET, 10, now=time.time())["nonce"]
     assert canonical_json({"b": 1.0, "a": ["é"]}) == '{"a":["é"],"b":1}'.encode()
 
 

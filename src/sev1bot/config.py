@@ -83,12 +83,6 @@ class Settings(BaseModel):
     role_overrides: dict[str, str] = Field(default_factory=dict)
 
     @property
-    def websocket_url(self) -> str:
-        """ws:// or wss:// URL of the Mattermost websocket, following the scheme of MATTERMOST_URL."""
-        scheme = "wss" if self.mattermost_url.startswith("https:") else "ws"
-        return scheme + self.mattermost_url[self.mattermost_url.index(":") :] + "/api/v4/websocket"
-
-    @property
     def command_url(self) -> str:
         return self.public_url + COMMAND_PATH
 
@@ -107,13 +101,6 @@ class Settings(BaseModel):
             return self.signing_secret_override
         token = self.mattermost_token.get_secret_value().encode()
         return SecretStr(hmac.new(token, b"sev1bot button signing v1", hashlib.sha256).hexdigest())
-
-    @property
-    def database_url_redacted(self) -> str:
-        """The database URL with any password masked, for logs."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.database_url.get_secret_value()).render_as_string(hide_password=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], config_file: str | Path | None = None) -> Settings:

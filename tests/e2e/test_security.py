@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -263,11 +264,13 @@ async def test_forged_expired_and_replayed_clicks_are_refused(sandbox: Sandbox, 
         MattermostAPI(sandbox.url, sandbox.tokens["alice"]) as as_alice,
         sandbox.client("carol") as carol,
     ):
-        genuine = await as_bot.create_post(town.id, "signed", props=button(sign({"do": "x"}, secret, 600)))
+        genuine = await as_bot.create_post(
+            town.id, "signed", props=button(sign({"do": "x"}, secret, 600, now=time.time()))
+        )
         forged_contexts = [
             {"do": "x"},  # unsigned
-            sign({"do": "x"}, "an-attackers-own-secret-123", 600),  # signed with another key
-            {**sign({"do": "x"}, secret, 600), "data": {"do": "y"}},  # signed, then changed
+            sign({"do": "x"}, "an-attackers-own-secret-123", 600, now=time.time()),  # signed with another key
+            {**sign({"do": "x"}, secret, 600, now=time.time()), "data": {"do": "y"}},  # signed, then changed
             sign({"do": "x"}, secret, 600, now=0),  # long expired
         ]
         forged = [await as_alice.create_post(town.id, "forged", props=button(c)) for c in forged_contexts]

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from sev1bot.core.times import require_utc
+
 _SATURDAY_SUNDAY = frozenset({5, 6})
 
 
@@ -37,12 +39,6 @@ def _weekend(country: str, subdivision: str | None) -> frozenset[int]:
     except NotImplementedError as exc:
         raise ValueError(f"unknown holiday calendar: {exc}") from None
     return frozenset(int(day) for day in entity.weekend)
-
-
-def _aware(moment: datetime, what: str = "moment") -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got {moment.isoformat()}")
-    return moment
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ class BusinessCalendar:
         return _weekend(self.country, self.subdivision)
 
     def local(self, moment: datetime) -> datetime:
-        return _aware(moment).astimezone(self.zone)
+        return require_utc(moment, "moment").astimezone(self.zone)
 
     def is_business_day(self, day: date) -> bool:
         if isinstance(day, datetime):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
@@ -54,6 +54,7 @@ from sev1bot.core.events import (
 )
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.core.text import normalize_username, one_line
+from sev1bot.core.times import require_utc
 from sev1bot.playbook.schema import Playbook
 
 UPDATE_MAX = 4000
@@ -70,9 +71,7 @@ class Decision:
 
 
 def _utc(now: datetime) -> datetime:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
-    return now.astimezone(UTC)
+    return require_utc(now, "now")
 
 
 def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessCalendar) -> Decision:

@@ -27,11 +27,10 @@ from sev1bot.core.effects import (
     Schedule,
     StatusBoard,
 )
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus, TimelineEntry
+from sev1bot.core.state import BOT_ACTOR, IncidentState, IncidentStatus, ItemStatus, TimelineEntry
 from sev1bot.playbook.schema import Deadline, Escalation, Playbook
 
 ESCALATION = render.ESCALATION_KEY
-BOT = "sev1bot"
 DEADLINE_PREFIX = "deadline:"
 
 
@@ -226,7 +225,7 @@ def _escalate(plan: Plan) -> None:
         first = state.escalations_sent == 0
         plan.update(escalations_sent=k + 1)
         holders = render.role_holders(plan.playbook, escalation.notify)
-        plan.log(BOT, "escalated", f"escalation ping {k + 1} to {', '.join(holders)}")
+        plan.log(BOT_ACTOR, "escalated", f"escalation ping {k + 1} to {', '.join(holders)}")
         plan.emit(
             Post(render.escalation_ping(plan.state, plan.playbook, now), dedupe_key=f"{ESCALATION}:{k}")
         )
@@ -255,7 +254,9 @@ def _remind(plan: Plan, key: str, deadline_id: str, part: str, n: int) -> None:
     if part == "soon" and now >= due:
         return  # the bot was down past the due time: the overdue reminder says it all
     message = render.deadline_reminder(state, deadline, item_key, due, now, plan.calendar)
-    plan.log(BOT, "reminder", f"{'overdue' if now >= due else 'due soon'}: {deadline.title} ({item_key})")
+    plan.log(
+        BOT_ACTOR, "reminder", f"{'overdue' if now >= due else 'due soon'}: {deadline.title} ({item_key})"
+    )
     plan.emit(Post(message, dedupe_key=key))
     if part == "due":
         n_next, at = _next_overdue(due, n, now, plan.calendar)

@@ -7,6 +7,8 @@ import unicodedata
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from sev1bot.core.times import require_utc
+
 MAX_NAME = 64  # Mattermost's limit for a channel name (the URL part)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _PREFIX = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -23,8 +25,7 @@ def channel_name(started_at: datetime, customer: str, tz: str | tzinfo = "UTC", 
 
     A customer name with no ASCII letters or digits gives ``sev1-2026-11-27-incident``.
     """
-    if started_at.tzinfo is None:
-        raise ValueError("started_at must be timezone-aware")
+    require_utc(started_at, "started_at")
     if not _PREFIX.match(prefix):
         raise ValueError(f"channel name prefix {prefix!r} must be lowercase letters and digits joined by '-'")
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz

@@ -17,10 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sev1bot.core.events import Event, ItemChecked, ItemSkipped, ItemUnchecked
-from sev1bot.core.state import ItemState, ItemStatus
+from sev1bot.core.state import BOT_ACTOR, ItemState, ItemStatus
 from sev1bot.playbook.schema import Playbook
-
-NOBODY = "sev1bot"  # who reopens an item whose marks vanished while nobody was watching
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def reaction_event(
     if skips and (item.status is ItemStatus.OPEN or (item.status is ItemStatus.DONE and undo)):
         return ItemSkipped(_actor(skips, trigger), item.key, via="reaction")
     if not skips and item.status is not ItemStatus.OPEN and undo:
-        who = trigger.mark.username if trigger is not None else NOBODY
+        who = trigger.mark.username if trigger is not None else BOT_ACTOR
         return ItemUnchecked(who, item.key, via="reaction")
     return None
 

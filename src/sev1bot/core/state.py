@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+BOT_ACTOR = "sev1bot"  # the actor of what the bot does by itself (pings, reminders, reopening)
+
 
 class ItemStatus(StrEnum):
     OPEN = "open"
@@ -34,7 +36,7 @@ class TimelineEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     at: datetime
-    actor: str  # username, or "sev1bot" for the bot's own acts
+    actor: str  # username, or BOT_ACTOR for the bot's own acts
     # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
     kind: str
     text: str

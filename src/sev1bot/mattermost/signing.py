@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,16 +46,15 @@ class Verified:
     expires_at: int
 
 
-def sign(
-    context: Mapping[str, Any], secret: Secret, ttl: float | timedelta, *, now: float | None = None
-) -> dict[str, Any]:
-    """Wrap ``context`` for a button's ``integration.context``; valid for ``ttl`` (seconds or timedelta)."""
+def sign(context: Mapping[str, Any], secret: Secret, ttl: float | timedelta, *, now: float) -> dict[str, Any]:
+    """Wrap ``context`` for a button's ``integration.context``; valid for ``ttl`` (seconds or timedelta)
+    from ``now`` (unix seconds)."""
     data = dict(context)
     _check_portable(data, "context")
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     if seconds <= 0:
         raise ValueError("ttl must be positive")
-    issued = time.time() if now is None else now
+    issued = now
     body: dict[str, Any] = {
         "v": VERSION,
         "data": data,
@@ -67,8 +65,8 @@ def sign(
     return body
 
 
-def verify(context: Any, secret: Secret, now: float | None = None) -> Verified:
-    """Check a context from a click; return its data, or raise :class:`SignatureError`."""
+def verify(context: Any, secret: Secret, now: float) -> Verified:
+    """Check a context from a click at ``now`` (unix seconds); its data, or :class:`SignatureError`."""
     if not isinstance(context, Mapping) or set(context) != _FIELDS:
         raise SignatureError("malformed", "context is not a signed sev1bot context")
     data, exp, nonce, sig = context["data"], context["exp"], context["nonce"], context["sig"]
@@ -89,7 +87,7 @@ def verify(context: Any, secret: Secret, now: float | None = None) -> Verified:
         raise SignatureError("malformed", "signed context data is not canonical JSON") from None
     if not hmac.compare_digest(expected.encode(), sig.encode()):
         raise SignatureError("forged", "context signature does not match")
-    if (time.time() if now is None else now) > int(exp):
+    if now > int(exp):
         raise SignatureError("expired", "this button has expired")
     return Verified(data=data, nonce=nonce, expires_at=int(exp))
 

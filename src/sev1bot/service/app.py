@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sev1bot.config import Settings
 from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.times import Clock, utcnow
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.inbound import Fronts, TokenVerifier, build_http_app, serve
@@ -34,17 +34,13 @@ from sev1bot.service.executor import Executor
 from sev1bot.service.leader import Leadership
 from sev1bot.service.leader_duties import LeaderDuties
 from sev1bot.service.reaction_follower import ReactionFollower
-from sev1bot.service.spine import Clock, Spine
+from sev1bot.service.spine import Spine
 from sev1bot.service.timers import Timers
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PLAYBOOK = "mme-sev1"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_configured_playbooks(settings: Settings, env: Mapping[str, str]) -> dict[str, Playbook]:
@@ -79,7 +75,7 @@ class Bot:
         self.settings = settings
         self.playbooks = playbooks
         self.clock = clock
-        self.store = Store(settings.database_url.get_secret_value())
+        self.store = Store(settings.database_url.get_secret_value(), clock=clock)
         self.api = MattermostAPI(settings.mattermost_url, settings.mattermost_token)
         self.calendar = BusinessCalendar(
             settings.timezone, settings.holidays_country, extra_holidays=frozenset(settings.holidays)
@@ -112,6 +108,7 @@ class Bot:
                 self.verify,
                 signing_secret=self.settings.signing_secret,
                 readiness=parts.duties.readiness,
+                clock=lambda: self.clock().timestamp(),
             )
             self.url = await stack.enter_async_context(
                 serve(app, self.settings.listen_host, self.settings.listen_port)

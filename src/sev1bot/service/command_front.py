@@ -17,11 +17,12 @@ from sev1bot.core.escalation import deadline_dues
 from sev1bot.core.events import Assigned, OwnerChanged
 from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
+from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.inbound import SlashCommand
 from sev1bot.playbook.schema import Playbook
-from sev1bot.service.spine import Clock, Spine
+from sev1bot.service.spine import Spine
 from sev1bot.store.errors import StoreUnavailable
 from sev1bot.store.store import Store
 

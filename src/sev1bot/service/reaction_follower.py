@@ -26,6 +26,7 @@ from sev1bot.core.effects import ItemPost, PostRef
 from sev1bot.core.events import Event
 from sev1bot.core.reactions import Mark, Trigger, reaction_event
 from sev1bot.core.state import IncidentState
+from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import UserDirectory
 from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.events import Reaction, ReactionAdded, ReactionRemoved, parse_event
@@ -33,7 +34,7 @@ from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import RawEvent
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.reactionbook import ReactionBook
-from sev1bot.service.spine import Clock, Spine
+from sev1bot.service.spine import Spine
 from sev1bot.store.errors import StoreError
 from sev1bot.store.store import Store
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sev1bot.background import Background
 from sev1bot.core.business_days import BusinessCalendar
@@ -18,6 +18,7 @@ from sev1bot.core.decide import Decision, decide, start
 from sev1bot.core.events import Event, Started, TimerDue
 from sev1bot.core.naming import channel_name, with_suffix
 from sev1bot.core.state import IncidentState
+from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import Team
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.playbook.schema import Playbook
@@ -28,7 +29,6 @@ from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Step = Callable[[IncidentState, Playbook], Decision]
 TIMER_RETRY = timedelta(seconds=5)
 MAX_NAME_TRIES = 99  # sev1-<date>-acme, then -2 ... -99

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
 
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
+from sev1bot.core.times import require_utc
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store.errors import Conflict, IncidentNotFound
 from sev1bot.store.tables import incidents, items, timeline, timers
-from sev1bot.store.utc import require_utc
 
 # Statements made once: building and keying a statement cost SQLAlchemy more than running it, on the path
 # every reaction takes. The values come with the parameters (the SET clause is made from their names).
@@ -89,7 +89,7 @@ def _timeline_row(state: IncidentState, seq: int, entry: TimelineEntry) -> dict[
     }
 
 
-def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook) -> None:
+def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook, now: datetime) -> None:
     if state.playbook_id != playbook.id:
         raise ValueError(
             f"incident {state.id!r} runs playbook {state.playbook_id!r} but was given {playbook.id!r}"
@@ -100,7 +100,7 @@ def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook) 
             playbook_id=state.playbook_id,
             playbook_json=playbook.model_dump_json(),
             version=1,
-            created_at=datetime.now(UTC),
+            created_at=now,
             **_scalar_row(state),
         )
     )

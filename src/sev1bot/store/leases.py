@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
+from sev1bot.core.times import require_utc
 from sev1bot.store.engine import insert_ignore
 from sev1bot.store.tables import leases
-from sev1bot.store.utc import require_utc
 
 
 def acquire(conn: Connection, name: str, holder: str, ttl: timedelta, now: datetime) -> int | None:

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
 
+from sev1bot.core.times import require_utc
 from sev1bot.store.engine import insert_ignore
 from sev1bot.store.tables import requests, sent
-from sev1bot.store.utc import require_utc
 
 
 def claim(conn: Connection, incident_id: str, key: str, now: datetime) -> bool:

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from sev1bot.core.codec import dump_effect, load_effect
 from sev1bot.core.effects import EditPost, Effect, Post, PostRef
+from sev1bot.core.times import require_utc
 from sev1bot.store.tables import outbox
-from sev1bot.store.utc import require_utc
 
 _ADD = insert(outbox)  # made once: see store/incidents.py
 _FORGET = delete(outbox).where(outbox.c.id.in_(bindparam("b_ids", expanding=True)))

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from sqlalchemy import Connection, bindparam, exists, select, update
@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 
 from sev1bot.core.effects import Effect, PostRef
 from sev1bot.core.state import IncidentState, IncidentStatus
+from sev1bot.core.times import Clock, utcnow
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store import leases, migrate, once, outbox
 from sev1bot.store import posts as post_map
@@ -66,7 +67,10 @@ D = TypeVar("D", bound=Outcome)
 
 
 class Store:
-    def __init__(self, url: str | URL = DEFAULT_URL, *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | URL = DEFAULT_URL, *, busy_timeout: float = 30.0, clock: Clock = utcnow
+    ) -> None:
+        self.clock = clock  # stamps new incidents, outbox rows, claims and seen requests
         parsed = parse_url(url)
         self.url = parsed.render_as_string(hide_password=True)  # safe to log
         self.backend = parsed.get_backend_name()
@@ -120,8 +124,9 @@ class Store:
         """Store a new incident with a snapshot of its playbook (version 1), and its first effects."""
         try:
             with self._tx(write=True) as conn:
-                insert_incident(conn, state, playbook)
-                outbox.enqueue(conn, state.id, effects, datetime.now(UTC))
+                now = self.clock()
+                insert_incident(conn, state, playbook, now)
+                outbox.enqueue(conn, state.id, effects, now)
         except sa_exc.IntegrityError as exc:
             message = str(exc.orig)
             if "channel_name" in message:
@@ -202,7 +207,7 @@ class Store:
             state, version = self._locked(conn, incident_id)
             decision = step(state, self._playbook(conn, incident_id))
             version = self._write(conn, state, decision.state, version)
-            outbox.enqueue(conn, incident_id, decision.effects, datetime.now(UTC))
+            outbox.enqueue(conn, incident_id, decision.effects, self.clock())
         self._remember(decision.state, version)
         return decision
 
@@ -344,7 +349,7 @@ class Store:
         """Reserve the right to send ``key`` once: True for exactly one caller, ever (until ``release``)."""
         try:
             with self._tx(write=True) as conn:
-                return once.claim(conn, incident_id, key, now or datetime.now(UTC))
+                return once.claim(conn, incident_id, key, now or self.clock())
         except sa_exc.IntegrityError:  # the foreign key: no such incident
             raise IncidentNotFound(incident_id) from None
 
@@ -368,7 +373,7 @@ class Store:
     def seen_request(self, request_id: str, now: datetime | None = None) -> bool:
         """True if ``request_id`` was recorded before; records it otherwise."""
         with self._tx(write=True) as conn:
-            return once.seen_request(conn, request_id, now or datetime.now(UTC))
+            return once.seen_request(conn, request_id, now or self.clock())
 
     def prune_requests(self, before: datetime) -> int:
         with self._tx(write=True) as conn:

@@ -13,14 +13,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-
-def require_utc(value: datetime, where: str) -> datetime:
-    """Return ``value`` converted to UTC; raise ValueError naming ``where`` if it has no time zone."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"{where}: naive datetime {value.isoformat()}; the store takes timezone-aware datetimes"
-        )
-    return value.astimezone(UTC)
+from sev1bot.core.times import require_utc
 
 
 class UTCDateTime(TypeDecorator[datetime]):
