@@ -22,6 +22,7 @@ from sev1bot.mattermost.inbound import (
     ActionRequest,
     CommandRequest,
     CommandResponse,
+    Complaints,
     NonceCache,
     TokenVerifier,
     build_http_app,
@@ -415,7 +416,7 @@ async def test_forged_expired_replayed_clicks_rejected(start: Start) -> None:
     assert (await post_action(bot, click(longer)))[1]["error"] == "forged"
     for bad in ({"action": "ack"}, None, "text", {**good, "extra": 1}, {**good, "exp": "soon"}):
         status, body = await post_action(bot, click(bad))
-        assert (status, body["error"]) == (403, "malformed")
+        assert (status, body["error"]) == (400, "malformed")
     assert bot.handler.actions == []
 
     status, _ = await post_action(bot, click(good))
@@ -591,3 +592,21 @@ def test_nonce_cache_expires_and_is_bounded() -> None:
     assert len(cache) == 3  # "a" was dropped to stay within capacity
     assert cache.first_use("e", expires_at=300, now=250)  # b, c, d expired
     assert len(cache) == 1
+
+
+def test_complaints_are_logged_once_per_kind_and_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    complaints = Complaints(every=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="sev1bot.mattermost.inbound"):
+        for _ in range(100):
+            complaints.warn("bad_json", "rejected a click from %s", "10.0.0.1")
+        complaints.warn("click_forged", "forged from %s", "10.0.0.2")
+        now[0] = 61
+        complaints.warn("bad_json", "rejected a click from %s", "10.0.0.3")
+    assert [r.getMessage() for r in caplog.records] == [
+        "rejected a click from 10.0.0.1",
+        "forged from 10.0.0.2",
+        "rejected a click from 10.0.0.3 (and 99 more like it in the last 60s)",
+    ]

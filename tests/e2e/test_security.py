@@ -8,11 +8,13 @@ DEBUG logs of a ``sev1bot run`` subprocess.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import unicodedata
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from harness import Humans, RunningBot, bot_env, fast_playbook, free_port, react, slash
 from mattermostautodriver.exceptions import NotEnoughPermissions
@@ -282,6 +284,40 @@ async def test_forged_expired_and_replayed_clicks_are_refused(sandbox: Sandbox, 
         assert first.json(200)["status"] == "OK"
         again = await carol.post(f"/api/v4/posts/{genuine.id}/actions/go", {})
         assert again.status == 400, "a replayed click is refused"
+
+
+async def test_malformed_clicks_are_a_400_and_a_flood_of_them_barely_touches_the_log(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unauthenticated garbage (NaN or Infinity as the expiry, 20,000 nested brackets, deep context data)
+    is a 400, never a 500 with a traceback; a thousand of them leave a few short warnings."""
+    assert bot.bot.url is not None
+    action_url = bot.bot.url + "/mattermost/action"
+
+    def click(exp: str = "1", data: str = "{}") -> bytes:
+        context = f'{{"v": 1, "data": {data}, "exp": {exp}, "nonce": "n", "sig": "s"}}'
+        return f'{{"user_id": "u", "context": {context}}}'.encode()
+
+    bodies = [click(exp) for exp in ("NaN", "Infinity", "-Infinity")]
+    bodies.append(b"[" * 20_000 + b"]" * 20_000)
+    bodies.append(click(data="[" * 900 + "]" * 900))  # parses, but is deeper than the signature check walks
+    caplog.set_level(logging.INFO)
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: bytes) -> int:
+            headers = {"Content-Type": "application/json"}
+            async with session.post(action_url, data=body, headers=headers) as response:
+                return response.status
+
+        for body in bodies:
+            assert await post(body) == 400, body[:80]
+        statuses = await asyncio.gather(*(post(bodies[i % len(bodies)]) for i in range(1000)))
+    assert set(statuses) == {400}
+    noisy = [r for r in caplog.records if r.levelno > logging.WARNING or r.exc_info]
+    assert not noisy, [r.getMessage()[:200] for r in noisy]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert 1 <= len(warnings) <= 5, warnings
+    assert all(len(w) < 200 for w in warnings), warnings
 
 
 # -- secrets never appear in logs -----------------------------------------------------------------------
