@@ -218,6 +218,27 @@ async def test_only_channel_members_can_change_the_incident(
     assert state.items["1.1"].status is ItemStatus.OPEN and state.items["1.2"].status is ItemStatus.OPEN
 
 
+async def test_a_user_id_that_is_not_a_mattermost_id_is_refused(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    """``../../users/me`` as the user id would make the membership check ask about the bot itself."""
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    for user_id in (
+        "../../users/me",
+        "me",
+        sandbox.users["alice"].id.upper(),
+        sandbox.users["alice"].id + "x",
+    ):
+        form = {**command_form(sandbox, "alice", channel_id, "check 1.1", command_token(sandbox))}
+        form["user_id"] = user_id
+        status, body = await post_command(bot.bot.url, form)
+        assert (status, body["error"]) == (400, "bad_command"), (user_id, body)
+        assert "user_id" in body["message"]
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.OPEN
+
+
 async def test_resolve_and_owner_are_limited_to_the_owner_and_the_playbook_roles(
     sandbox: Sandbox, humans: Humans, bot: RunningBot
 ) -> None:

@@ -4,6 +4,9 @@
 token in both the ``token`` field and the ``Authorization: Token`` header, and hands a :class:`CommandRequest`
 to the handler. Handlers should ack fast and work later; if one takes longer than ``ack_timeout`` the endpoint
 answers "working on it" and posts the handler's answer to the request's ``response_url`` when it is ready.
+Only the hook id is taken from ``response_url``: the answer goes to ``<mattermost_url>/hooks/commands/<id>``,
+never to a host the bot was not configured with (the server builds ``response_url`` from whatever host the
+user's client called). ``user_id`` must look like a Mattermost id (26 lowercase letters and digits).
 
 ``POST /mattermost/action`` takes a button click, whose ``context`` must be signed (:mod:`.signing`),
 unexpired and not seen before. Replay protection is an in-memory, bounded set of nonces: it does not
@@ -20,6 +23,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -42,6 +46,8 @@ ACK_TIMEOUT = 2.5
 WORKING_TEXT = "Working on it…"
 FAILED_TEXT = "Sorry, sev1bot could not handle that; the error has been logged."
 _MENTION_FIELDS = ("user_mentions", "user_mentions_ids", "channel_mentions", "channel_mentions_ids")
+_ID_PATTERN = r"^[a-z0-9]{26}$"  # model.NewId(): 26 lowercase letters and digits
+_HOOK_PATH = re.compile(r"/hooks/commands/[a-z0-9]{26}$")
 COMPLAINT_EVERY = 60.0  # seconds between two warnings about the same kind of rejected request
 
 Readiness = Callable[[], Mapping[str, Any]]
@@ -54,7 +60,7 @@ class CommandRequest(BaseModel):
 
     team_id: str = Field(min_length=1)
     channel_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
+    user_id: str = Field(pattern=_ID_PATTERN)
     team_domain: str = ""
     channel_name: str = ""
     user_name: str = ""
@@ -195,6 +201,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def answer_url(response_url: str, mattermost_url: str | None) -> str | None:
+    """Where to post a late answer: the hook id of ``response_url`` under ``mattermost_url``, else None.
+
+    ``https://chat.example.com/mm/hooks/commands/<id>`` with ``http://mattermost:8065/mm`` gives
+    ``http://mattermost:8065/mm/hooks/commands/<id>``; the scheme, host and anything before
+    ``/hooks/commands/`` in ``response_url`` are ignored.
+    """
+    if not mattermost_url:
+        return None
+    found = _HOOK_PATH.search(urlsplit(response_url).path)
+    return None if found is None else mattermost_url.rstrip("/") + found.group(0)
+
+
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status, headers=headers or None)
 
@@ -209,8 +228,10 @@ class _Endpoint:
         ack_timeout: float,
         clock: Callable[[], float],
         nonces: NonceCache,
+        mattermost_url: str | None,
     ) -> None:
         self.handler = handler
+        self.mattermost_url = mattermost_url
         self.verifier = verifier
         self.signing_secret = signing_secret
         self.readiness = readiness
@@ -314,14 +335,16 @@ class _Endpoint:
         except Exception:
             log.exception("command handler failed after the ack")
             payload = CommandResponse(text=FAILED_TEXT).payload()
-        if urlsplit(response_url).scheme not in ("http", "https"):
-            log.warning("no usable response_url: the late answer to a slash command is dropped")
+        url = answer_url(response_url, self.mattermost_url)
+        if url is None:
+            why = (
+                "no Mattermost URL configured" if not self.mattermost_url else "no /hooks/commands/<id> in it"
+            )
+            log.warning("unusable response_url (%s): the late answer to a slash command is dropped", why)
             return
         session = self.session or aiohttp.ClientSession()
         try:
-            async with session.post(
-                response_url, json=payload, timeout=aiohttp.ClientTimeout(total=15)
-            ) as resp:
+            async with session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 if resp.status >= 300:
                     log.warning("response_url answered HTTP %d to a late command answer", resp.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -414,16 +437,25 @@ def build_http_app(
     max_body: int = MAX_BODY,
     nonce_capacity: int = 100_000,
     clock: Callable[[], float] = time.time,
+    mattermost_url: str | None = None,
 ) -> web.Application:
     """The aiohttp app: GET /healthz, GET /readyz, POST /mattermost/command, POST /mattermost/action.
 
     ``readiness`` returns details merged into the health JSON (e.g. ``{"ready": False, "websocket":
     "reconnecting", "role": "follower"}``); its ``ready`` key (default True) and a known command token
     decide /readyz. /healthz answers 200 whenever the process serves HTTP (the Docker healthcheck uses it).
+    ``mattermost_url`` (MATTERMOST_URL) is where late answers go; without it they are dropped.
     """
     app = web.Application(client_max_size=max_body)
     endpoint = _Endpoint(
-        handler, verify, signing_secret, readiness, ack_timeout, clock, NonceCache(nonce_capacity)
+        handler,
+        verify,
+        signing_secret,
+        readiness,
+        ack_timeout,
+        clock,
+        NonceCache(nonce_capacity),
+        mattermost_url,
     )
     app[_LIMIT] = max_body
     app[ENDPOINT] = endpoint
