@@ -170,6 +170,42 @@ async def test_hostile_text_is_neutralised_before_it_is_posted(
     assert not any(p.type == "" and "@" in p.message and p.user_id != sandbox.bot.id for p in posts)
 
 
+async def test_look_alike_customer_names_are_refused_and_names_the_bot_printed_can_be_pasted_back(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    town = sandbox.channel("town-square").id
+    # Each of these looks like "Acme Corp" in /sev1 list and in the channel's display name.
+    for customer in (
+        "Acme\u200bCorp",
+        "Acme \u200dCorp",
+        "\ufeffAcme Corp",
+        "Acme Cor\u2060p",
+        "Acme\u3164Corp",
+    ):
+        refused = await slash(humans, "alice", town, f'start "{customer}" down')
+        assert "invisible characters" in refused["text"], (customer, refused)
+    assert stored(bot) == []
+
+    channel_id = await start_incident(sandbox, humans)
+    await until(lambda: _quiet_names(sandbox, channel_id) - {"alice"}, 10, "a role holder named on the board")
+    # Copy a name from the board exactly as it is shown there (with the invisible joiner that stops a ping).
+    name = sorted(_quiet_names(sandbox, channel_id) - {"alice"})[0]
+    pasted = "@\u200d" + name
+    answer = await slash(humans, "alice", channel_id, f"owner {pasted}")
+    assert answer["text"].startswith("Done"), answer
+    (state,) = stored(bot)
+    assert state.owner == name
+
+
+def _quiet_names(sandbox: Sandbox, channel_id: str) -> set[str]:
+    """Usernames the bot wrote without pinging (``@`` + zero-width joiner + name) in the channel."""
+    return {
+        name
+        for p in bot_posts(sandbox, channel_id)
+        for name in re.findall(r"@\u200d([a-z0-9._-]+)", p.message)
+    }
+
+
 def _with_checklist(sandbox: Sandbox) -> str | None:
     channel = incident_channel(sandbox)
     return channel.id if channel and len(bot_posts(sandbox, channel.id)) >= 49 else None
