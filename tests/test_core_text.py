@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from sev1bot.core.text import (
     BIDI_CONTROLS,
+    RESERVED_USERNAMES,
     ZWJ,
+    is_invisible,
     mention,
     neutralize,
     normalize_username,
@@ -141,3 +143,20 @@ def test_neutralize_arbitrary_text(text: str) -> None:
         and all(ord(c) >= 32 or c in "\n\t" for c in text)
     ):
         assert out == text  # harmless text passes through untouched
+
+
+@pytest.mark.parametrize(
+    "ch", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u3164"]
+)
+def test_invisible_characters_are_recognised(ch: str) -> None:
+    assert is_invisible(ch)
+
+
+@pytest.mark.parametrize("ch", ["a", " ", "é", "ß", "字", "😀", "-", "."])
+def test_visible_characters_are_not_invisible(ch: str) -> None:
+    assert not is_invisible(ch)
+
+
+@given(st.from_regex(r"[a-z0-9._-]{1,64}", fullmatch=True).filter(lambda n: n not in RESERVED_USERNAMES))
+def test_a_quiet_name_pasted_back_is_the_username(name: str) -> None:
+    assert normalize_username(quiet(name)) == name

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import pytest
@@ -22,8 +22,10 @@ from sev1bot.mattermost.inbound import (
     ActionRequest,
     CommandRequest,
     CommandResponse,
+    Complaints,
     NonceCache,
     TokenVerifier,
+    answer_url,
     build_http_app,
     serve,
 )
@@ -101,6 +103,10 @@ async def start() -> AsyncIterator[Start]:
     await http.close()
 
 
+CAROL = "c" * 26  # a user id as the server makes them: 26 lowercase letters and digits
+HOOK = "h00k" * 6 + "id"
+
+
 def command_form(token: str | None = TOKEN, **overrides: Any) -> list[tuple[str, str]]:
     """The form Mattermost posts for ``/sev1 start db is down @alice @bob``."""
     fields: dict[str, Any] = {
@@ -109,12 +115,12 @@ def command_form(token: str | None = TOKEN, **overrides: Any) -> list[tuple[str,
         "team_domain": "ops",
         "channel_id": "chan1",
         "channel_name": "town-square",
-        "user_id": "user1",
+        "user_id": CAROL,
         "user_name": "carol",
         "command": "/sev1",
         "text": "start db is down & slow: 100% @alice @bob ünïcode",
         "trigger_id": "trig1",
-        "response_url": "http://127.0.0.1:1/hooks/commands/x",
+        "response_url": f"http://127.0.0.1:1/hooks/commands/{HOOK}",
         "user_mentions": ["alice", "bob"],
         "user_mentions_ids": ["uid-alice", "uid-bob"],
         "channel_mentions": [],
@@ -153,9 +159,9 @@ async def test_command_parsed_and_answered(start: Start) -> None:
     }
     (req,) = bot.handler.commands
     assert req.team_id == "team1" and req.channel_id == "chan1" and req.channel_name == "town-square"
-    assert req.user_id == "user1" and req.user_name == "carol" and req.command == "/sev1"
+    assert req.user_id == CAROL and req.user_name == "carol" and req.command == "/sev1"
     assert req.text == "start db is down & slow: 100% @alice @bob ünïcode"
-    assert req.trigger_id == "trig1" and req.response_url == "http://127.0.0.1:1/hooks/commands/x"
+    assert req.trigger_id == "trig1" and req.response_url == f"http://127.0.0.1:1/hooks/commands/{HOOK}"
     assert req.user_mentions == ("alice", "bob") and req.user_mentions_ids == ("uid-alice", "uid-bob")
     assert req.channel_mentions == ()
     assert "token" not in req.model_dump()
@@ -260,7 +266,10 @@ async def test_handler_error_is_an_apology_not_a_500(start: Start) -> None:
 
 @pytest.fixture
 async def response_url() -> AsyncIterator[tuple[str, asyncio.Queue[tuple[float, Any]]]]:
-    """A stand-in for Mattermost's /hooks/commands/<id>: records (time, JSON) of each POST."""
+    """A stand-in for Mattermost's /hooks/commands/<id>: records (time, JSON) of each POST.
+
+    Yields (base URL, queue); the form's response_url names another host, as a public site address would.
+    """
     received: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
 
     async def hook(request: web.Request) -> web.Response:
@@ -270,16 +279,16 @@ async def response_url() -> AsyncIterator[tuple[str, asyncio.Queue[tuple[float, 
     app = web.Application()
     app.router.add_post("/hooks/commands/{id}", hook)
     async with serve(app, "127.0.0.1", 0) as url:
-        yield url + "/hooks/commands/abc123", received
+        yield url, received
 
 
 async def test_slow_handler_acks_then_answers_via_response_url(
     start: Start, response_url: tuple[str, asyncio.Queue[tuple[float, Any]]]
 ) -> None:
     hook, received = response_url
-    bot = await start(Handler(delay=0.6), ack_timeout=0.15)
+    bot = await start(Handler(delay=0.6), ack_timeout=0.15, mattermost_url=hook)
     began = time.monotonic()
-    async with await post_command(bot, command_form(response_url=hook)) as resp:
+    async with await post_command(bot, command_form()) as resp:
         acked = time.monotonic()
         assert resp.status == 200
         assert await resp.json() == {"response_type": "ephemeral", "text": WORKING_TEXT}
@@ -297,8 +306,8 @@ async def test_slow_failing_handler_apologises_via_response_url(
     start: Start, response_url: tuple[str, asyncio.Queue[tuple[float, Any]]]
 ) -> None:
     hook, received = response_url
-    bot = await start(Handler(delay=0.3, fail=True), ack_timeout=0.05)
-    async with await post_command(bot, command_form(response_url=hook)) as resp:
+    bot = await start(Handler(delay=0.3, fail=True), ack_timeout=0.05, mattermost_url=hook)
+    async with await post_command(bot, command_form()) as resp:
         assert (await resp.json())["text"] == WORKING_TEXT
     _, answer = await asyncio.wait_for(received.get(), timeout=5)
     assert answer == {"response_type": "ephemeral", "text": FAILED_TEXT}
@@ -308,10 +317,12 @@ async def test_shutdown_waits_for_late_answers(
     response_url: tuple[str, asyncio.Queue[tuple[float, Any]]],
 ) -> None:
     hook, received = response_url
-    app = build_http_app(Handler(delay=0.3), TokenVerifier(TOKEN), signing_secret=SECRET, ack_timeout=0.05)
+    app = build_http_app(
+        Handler(delay=0.3), TokenVerifier(TOKEN), signing_secret=SECRET, ack_timeout=0.05, mattermost_url=hook
+    )
     async with serve(app, "127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
         bot = Bot(url, Handler(), http, TokenVerifier(TOKEN), {}, [0.0])
-        async with await post_command(bot, command_form(response_url=hook)) as resp:
+        async with await post_command(bot, command_form()) as resp:
             assert (await resp.json())["text"] == WORKING_TEXT
     # The server is stopped; the answer still went out.
     _, answer = received.get_nowait()
@@ -417,7 +428,7 @@ async def test_forged_expired_replayed_clicks_rejected(start: Start) -> None:
     assert (await post_action(bot, click(longer)))[1]["error"] == "forged"
     for bad in ({"action": "ack"}, None, "text", {**good, "extra": 1}, {**good, "exp": "soon"}):
         status, body = await post_action(bot, click(bad))
-        assert (status, body["error"]) == (403, "malformed")
+        assert (status, body["error"]) == (400, "malformed")
     assert bot.handler.actions == []
 
     status, _ = await post_action(bot, click(good))
@@ -483,7 +494,9 @@ async def wait_for(check: Callable[[], bool]) -> None:
 async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any) -> None:
     handler = Handler()
     verifier = TokenVerifier()
-    app = build_http_app(handler, verifier, signing_secret=SECRET, ack_timeout=0.2)
+    app = build_http_app(
+        handler, verifier, signing_secret=SECRET, ack_timeout=0.2, mattermost_url=sandbox.url
+    )
     town = sandbox.channel("town-square")
     async with (
         serve(app, "127.0.0.1", 0) as url,
@@ -521,6 +534,84 @@ async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any)
         answer = (await alice.post("/api/v4/commands/execute", run)).json(200)
         assert answer["text"] == WORKING_TEXT and time.monotonic() - began < 0.45
         await wait_for(lambda: sandbox.posts_in(town.id)[-1].message == "done: status")
+
+
+async def test_a_late_answer_goes_to_the_configured_server_whatever_host_response_url_names(
+    sandbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request with the command token but a response_url on another host (a leaked token, a proxy that
+    rewrites it) must not make the bot post there: only the hook id is used, under MATTERMOST_URL."""
+    elsewhere: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(request.path)
+        return web.json_response({})
+
+    attacker = web.Application()
+    attacker.router.add_route("*", "/{tail:.*}", record)
+    handler = Handler(delay=0.3)
+    verifier = TokenVerifier()
+    app = build_http_app(
+        handler, verifier, signing_secret=SECRET, ack_timeout=0.05, mattermost_url=sandbox.url
+    )
+    town = sandbox.channel("town-square")
+    async with (
+        serve(attacker, "127.0.0.1", 0) as attacker_url,
+        serve(app, "127.0.0.1", 0) as url,
+        MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"]) as api,
+        sandbox.client("alice") as alice,
+        aiohttp.ClientSession() as http,
+    ):
+        token = await api.register_command(sandbox.team.id, url=url + "/mattermost/command")
+        verifier.set_token(token)
+        run = {"channel_id": town.id, "team_id": sandbox.team.id, "command": "/sev1 status"}
+        assert (await alice.post("/api/v4/commands/execute", run)).json(200)["text"] == WORKING_TEXT
+
+        def messages() -> list[str]:
+            return [p.message for p in sandbox.posts_in(town.id)]
+
+        await wait_for(lambda: "done: status" in messages())
+        (genuine,) = handler.commands
+        hook_path = urlsplit(genuine.response_url).path
+        assert hook_path.startswith("/hooks/commands/")
+
+        forged = [
+            f"{attacker_url}{hook_path}",  # the right hook on another host: answered on the server
+            f"{attacker_url}/hooks/commands/{'a' * 26}/../../steal",  # not a hook path: dropped
+            f"{attacker_url}/steal",
+        ]
+        for n, response_url in enumerate(forged):
+            form = command_form(
+                token=token,
+                team_id=sandbox.team.id,
+                channel_id=town.id,
+                user_id=sandbox.users["alice"].id,
+                user_name="alice",
+                text=f"forged {n}",
+                response_url=response_url,
+            )
+            bot = Bot(url, handler, http, verifier, {}, [0.0])
+            headers = {**FORM_HEADERS, "Authorization": f"Token {token}"}
+            async with await post_command(bot, form, headers) as resp:
+                assert (await resp.json())["text"] == WORKING_TEXT
+        await wait_for(lambda: "done: forged 0" in messages())
+
+        def dropped() -> int:
+            return sum("late answer to a slash command is dropped" in r.getMessage() for r in caplog.records)
+
+        await wait_for(lambda: bool(elsewhere) or dropped() == 2)
+    assert elsewhere == [], "the bot posted to a host it was not configured with"
+    assert "done: forged 1" not in messages() and "done: forged 2" not in messages()
+
+
+def test_answer_url_keeps_only_the_hook_id_and_appends_it_to_the_configured_url() -> None:
+    hook = "/hooks/commands/" + "k" * 26
+    public = "https://chat.example.com/mm" + hook
+    assert answer_url(public, "http://mattermost:8065/mm/") == "http://mattermost:8065/mm" + hook
+    assert answer_url(public, "http://mattermost:8065") == "http://mattermost:8065" + hook
+    assert answer_url(public, None) is None
+    for bad in ("", "not a url", "https://x/hooks/commands/short", "https://x" + hook + "/more", hook + "A"):
+        assert answer_url(bad, "http://mattermost:8065") is None, bad
 
 
 async def test_sandbox_button_clicks_reach_the_endpoint_signed_and_once(sandbox: Any) -> None:
@@ -595,3 +686,21 @@ def test_nonce_cache_expires_and_is_bounded() -> None:
     assert len(cache) == 3  # "a" was dropped to stay within capacity
     assert cache.first_use("e", expires_at=300, now=250)  # b, c, d expired
     assert len(cache) == 1
+
+
+def test_complaints_are_logged_once_per_kind_and_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    complaints = Complaints(every=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="sev1bot.mattermost.inbound"):
+        for _ in range(100):
+            complaints.warn("bad_json", "rejected a click from %s", "10.0.0.1")
+        complaints.warn("click_forged", "forged from %s", "10.0.0.2")
+        now[0] = 61
+        complaints.warn("bad_json", "rejected a click from %s", "10.0.0.3")
+    assert [r.getMessage() for r in caplog.records] == [
+        "rejected a click from 10.0.0.1",
+        "forged from 10.0.0.2",
+        "rejected a click from 10.0.0.3 (and 99 more like it in the last 60s)",
+    ]

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -645,3 +646,16 @@ async def test_cancelling_run_cleans_up(server: FakeMattermost) -> None:
     assert client.state is ConnectionState.CLOSED
     assert not client.connected.is_set()
     await asyncio.wait_for(server.conns[0].closed.wait(), 2)
+
+
+async def test_a_silent_connection_is_noticed_within_silence_timeout_whatever_the_ping_interval(
+    server: FakeMattermost, start: Any
+) -> None:
+    server.answer_pings = False
+    began = time.monotonic()
+    client, _ = start(ping_interval=30.0, silence_timeout=0.4)
+    first = await server.conn(0)
+    await asyncio.wait_for(first.closed.wait(), 5)
+    assert first.close_code == CLOSE_PING_TIMEOUT
+    assert time.monotonic() - began < 5
+    assert client.last_error == "no answer to a ping within 0.2s"

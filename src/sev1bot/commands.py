@@ -28,6 +28,7 @@ from sev1bot.core.events import (
     Resolved,
     StatusUpdate,
 )
+from sev1bot.core.text import ZWJ, is_invisible
 from sev1bot.playbook.schema import Reactions
 
 TRIGGER = "sev1"
@@ -117,7 +118,8 @@ def _key(token: str, usage: str) -> str:
 
 
 def _username(token: str, usage: str) -> str:
-    name = token[1:] if token.startswith("@") else token
+    # The bot writes names that must not ping as "@" + ZWJ + name (core.text.quiet); accept them pasted back.
+    name = token.removeprefix("@").removeprefix(ZWJ)
     if not _USERNAME.fullmatch(name):
         raise UsageError(
             f"{_echo(token)} is not a username: use 1-64 letters, digits, '.', '_' or '-'", usage
@@ -152,6 +154,10 @@ def _customer(rest: str, usage: str) -> tuple[str, str]:
         raise UsageError("the customer name is empty", usage)
     if any(_is_control(ch) or ch in _BIDI_CONTROLS for ch in name):
         raise UsageError("the customer name contains control characters", usage)
+    if any(is_invisible(ch) for ch in name):
+        raise UsageError(
+            "the customer name contains invisible characters (zero-width or formatting); type it again", usage
+        )
     if len(name) > MAX_CUSTOMER:
         raise UsageError(
             f"the customer name is too long ({len(name)} characters; the limit is {MAX_CUSTOMER})", usage

@@ -1,7 +1,9 @@
 """Logging for every command: text for people, JSON lines with ``--log-json``; secrets redacted either way.
 
 The standard library's logging stays the API (one logger per module, %-style arguments); structlog only
-formats. Redaction works on the final text, so a token that slips into any message or traceback is masked.
+formats. Redaction works on the text of every field after formatting (the message, the traceback with
+each chained exception's text, the stack), before the JSON or console renderer, so a token that slips into
+any message or exception is masked in either output.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
+from typing import Any
 
 import structlog
 
@@ -36,13 +39,23 @@ class Redactor(logging.Filter):
         return _TOKENISH.sub(lambda m: m.group(1) + REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the message and stack; :meth:`processor` scrubs the traceback once it is text."""
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
         record.msg, record.args = self.scrub(message), None
         return True
+
+    def processor(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        """structlog processor: scrub every string field (``exception`` and ``stack`` included)."""
+        for key, value in event_dict.items():
+            if isinstance(value, str):
+                event_dict[key] = self.scrub(value)
+        return event_dict
 
 
 REDACTOR = Redactor()
@@ -56,6 +69,7 @@ def configure(level: str = "INFO", json: bool = False, stream: object = None) ->
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            REDACTOR.processor,
             renderer,
         ],
         foreign_pre_chain=[

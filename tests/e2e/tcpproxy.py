@@ -3,6 +3,10 @@
 PostgreSQL on this machine is shared (other tests, CI), so the tests never restart it. The bot connects to
 the proxy instead; ``cut()`` resets every open connection and refuses new ones, which is what a client sees
 while the server restarts, and ``restore()`` listens again on the same port.
+
+``freeze()`` is a server that stops without closing anything (SIGSTOP, a hung VM, a path that drops every
+packet): connections stay open and new ones are accepted, but nothing is forwarded either way until
+``thaw()``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> None:
         sock = socket.socket()
@@ -47,25 +53,39 @@ class TcpProxy:
             task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
+    def freeze(self) -> None:
+        """Forward nothing, in either direction, and leave new connections hanging; close nothing."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     async def restore(self) -> None:
         if self._server is None:
             await self.start()
 
     async def close(self) -> None:
         await self.cut()
+        self.thaw()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.add(client_writer)  # so that cut() resets it even while frozen
+        await self._flowing.wait()
+        if client_writer.is_closing():
+            self._writers.discard(client_writer)
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError as exc:
             log.warning("proxy cannot reach %s:%d: %s", *self.target, exc)
+            self._writers.discard(client_writer)
             client_writer.transport.abort()
             return
         self._writers |= {client_writer, upstream_writer}
         pipes = [
-            asyncio.ensure_future(_pipe(client_reader, upstream_writer)),
-            asyncio.ensure_future(_pipe(upstream_reader, client_writer)),
+            asyncio.ensure_future(_pipe(client_reader, upstream_writer, self._flowing)),
+            asyncio.ensure_future(_pipe(upstream_reader, client_writer, self._flowing)),
         ]
         self._pipes.update(pipes)
         try:
@@ -80,8 +100,9 @@ class TcpProxy:
             self._pipes.difference_update(pipes)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()

@@ -8,12 +8,14 @@ DEBUG logs of a ``sev1bot run`` subprocess.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import unicodedata
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from harness import Humans, RunningBot, bot_env, fast_playbook, free_port, react, slash
 from mattermostautodriver.exceptions import NotEnoughPermissions
@@ -168,6 +170,42 @@ async def test_hostile_text_is_neutralised_before_it_is_posted(
     assert not any(p.type == "" and "@" in p.message and p.user_id != sandbox.bot.id for p in posts)
 
 
+async def test_look_alike_customer_names_are_refused_and_names_the_bot_printed_can_be_pasted_back(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    town = sandbox.channel("town-square").id
+    # Each of these looks like "Acme Corp" in /sev1 list and in the channel's display name.
+    for customer in (
+        "Acme\u200bCorp",
+        "Acme \u200dCorp",
+        "\ufeffAcme Corp",
+        "Acme Cor\u2060p",
+        "Acme\u3164Corp",
+    ):
+        refused = await slash(humans, "alice", town, f'start "{customer}" down')
+        assert "invisible characters" in refused["text"], (customer, refused)
+    assert stored(bot) == []
+
+    channel_id = await start_incident(sandbox, humans)
+    await until(lambda: _quiet_names(sandbox, channel_id) - {"alice"}, 10, "a role holder named on the board")
+    # Copy a name from the board exactly as it is shown there (with the invisible joiner that stops a ping).
+    name = sorted(_quiet_names(sandbox, channel_id) - {"alice"})[0]
+    pasted = "@\u200d" + name
+    answer = await slash(humans, "alice", channel_id, f"owner {pasted}")
+    assert answer["text"].startswith("Done"), answer
+    (state,) = stored(bot)
+    assert state.owner == name
+
+
+def _quiet_names(sandbox: Sandbox, channel_id: str) -> set[str]:
+    """Usernames the bot wrote without pinging (``@`` + zero-width joiner + name) in the channel."""
+    return {
+        name
+        for p in bot_posts(sandbox, channel_id)
+        for name in re.findall(r"@\u200d([a-z0-9._-]+)", p.message)
+    }
+
+
 def _with_checklist(sandbox: Sandbox) -> str | None:
     channel = incident_channel(sandbox)
     return channel.id if channel and len(bot_posts(sandbox, channel.id)) >= 49 else None
@@ -214,6 +252,27 @@ async def test_only_channel_members_can_change_the_incident(
         await react(humans, "carol", item_post(sandbox, channel_id, "1.2").id, "white_check_mark")
     (state,) = stored(bot)
     assert state.items["1.1"].status is ItemStatus.OPEN and state.items["1.2"].status is ItemStatus.OPEN
+
+
+async def test_a_user_id_that_is_not_a_mattermost_id_is_refused(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    """``../../users/me`` as the user id would make the membership check ask about the bot itself."""
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    for user_id in (
+        "../../users/me",
+        "me",
+        sandbox.users["alice"].id.upper(),
+        sandbox.users["alice"].id + "x",
+    ):
+        form = {**command_form(sandbox, "alice", channel_id, "check 1.1", command_token(sandbox))}
+        form["user_id"] = user_id
+        status, body = await post_command(bot.bot.url, form)
+        assert (status, body["error"]) == (400, "bad_command"), (user_id, body)
+        assert "user_id" in body["message"]
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.OPEN
 
 
 async def test_resolve_and_owner_are_limited_to_the_owner_and_the_playbook_roles(
@@ -284,6 +343,40 @@ async def test_forged_expired_and_replayed_clicks_are_refused(sandbox: Sandbox, 
         assert first.json(200)["status"] == "OK"
         again = await carol.post(f"/api/v4/posts/{genuine.id}/actions/go", {})
         assert again.status == 400, "a replayed click is refused"
+
+
+async def test_malformed_clicks_are_a_400_and_a_flood_of_them_barely_touches_the_log(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unauthenticated garbage (NaN or Infinity as the expiry, 20,000 nested brackets, deep context data)
+    is a 400, never a 500 with a traceback; a thousand of them leave a few short warnings."""
+    assert bot.bot.url is not None
+    action_url = bot.bot.url + "/mattermost/action"
+
+    def click(exp: str = "1", data: str = "{}") -> bytes:
+        context = f'{{"v": 1, "data": {data}, "exp": {exp}, "nonce": "n", "sig": "s"}}'
+        return f'{{"user_id": "u", "context": {context}}}'.encode()
+
+    bodies = [click(exp) for exp in ("NaN", "Infinity", "-Infinity")]
+    bodies.append(b"[" * 20_000 + b"]" * 20_000)
+    bodies.append(click(data="[" * 900 + "]" * 900))  # parses, but is deeper than the signature check walks
+    caplog.set_level(logging.INFO)
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: bytes) -> int:
+            headers = {"Content-Type": "application/json"}
+            async with session.post(action_url, data=body, headers=headers) as response:
+                return response.status
+
+        for body in bodies:
+            assert await post(body) == 400, body[:80]
+        statuses = await asyncio.gather(*(post(bodies[i % len(bodies)]) for i in range(1000)))
+    assert set(statuses) == {400}
+    noisy = [r for r in caplog.records if r.levelno > logging.WARNING or r.exc_info]
+    assert not noisy, [r.getMessage()[:200] for r in noisy]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert 1 <= len(warnings) <= 5, warnings
+    assert all(len(w) < 200 for w in warnings), warnings
 
 
 # -- secrets never appear in logs -----------------------------------------------------------------------

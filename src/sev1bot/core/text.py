@@ -20,6 +20,12 @@ BIDI_CONTROLS = frozenset(
 )
 _KEEP = frozenset("\n\t")
 
+# Characters that show nothing, or nothing but blank space that is not a space, besides format (Cf) ones:
+# Hangul fillers, the combining grapheme joiner, the braille blank and variation selectors.
+_INVISIBLE_OTHER = frozenset("\u115f\u1160\u3164\uffa0\u034f\u2800") | frozenset(
+    map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+)
+
 # A channel-wide mention: @all / @channel / @here not followed by a letter or digit ("@allison" is a user).
 _LIVE_MENTION = re.compile(r"@(?=(?:all|channel|here)(?![^\W_]))", re.IGNORECASE)
 _MENTION_AT_END = re.compile(r"@(?:all|channel|here)$", re.IGNORECASE)
@@ -35,6 +41,15 @@ def _strip_controls(text: str) -> str:
         for ch in text
         if ch in _KEEP or (ch not in BIDI_CONTROLS and unicodedata.category(ch) not in {"Cc", "Cs"})
     )
+
+
+def is_invisible(ch: str) -> bool:
+    """Whether ``ch`` is a character one cannot see: zero-width spaces and joiners, bidi and other format
+    characters (Unicode category Cf: soft hyphen, word joiner, BOM, tags...), fillers and selectors.
+
+    Two names differing only by such characters look the same, so names must not contain them.
+    """
+    return unicodedata.category(ch) == "Cf" or ch in _INVISIBLE_OTHER
 
 
 def neutralize(text: str, limit: int = 4000) -> str:
@@ -63,8 +78,9 @@ def one_line(text: str, limit: int = 4000) -> str:
 
 
 def normalize_username(name: str) -> str:
-    """Turn what a user typed ("@Bob", " bob ") into a Mattermost username, or raise ValueError saying why."""
-    username = name.strip().removeprefix("@").lower()
+    """Turn what a user typed ("@Bob", " bob ", or "@\u200dbob" pasted from the bot's :func:`quiet`) into a
+    Mattermost username, or raise ValueError saying why."""
+    username = name.strip().removeprefix("@").removeprefix(ZWJ).lower()
     if not _USERNAME.match(username):
         raise ValueError(
             f'"{one_line(name, 80)}" is not a username (letters, digits, ".", "-" and "_", at most 64)'
@@ -80,5 +96,8 @@ def mention(username: str) -> str:
 
 
 def quiet(username: str) -> str:
-    """``@username`` as it looks, but notifying nobody: for names on the board and in other people's DMs."""
+    """``@username`` as it looks, but notifying nobody: for names on the board and in other people's DMs.
+
+    A command accepts the name pasted back as written here (:func:`sev1bot.commands` drops the joiner).
+    """
     return "@" + ZWJ + neutralize(username, 80)

@@ -4,10 +4,17 @@
 token in both the ``token`` field and the ``Authorization: Token`` header, and hands a :class:`CommandRequest`
 to the handler. Handlers should ack fast and work later; if one takes longer than ``ack_timeout`` the endpoint
 answers "working on it" and posts the handler's answer to the request's ``response_url`` when it is ready.
+Only the hook id is taken from ``response_url``: the answer goes to ``<mattermost_url>/hooks/commands/<id>``,
+never to a host the bot was not configured with (the server builds ``response_url`` from whatever host the
+user's client called). ``user_id`` must look like a Mattermost id (26 lowercase letters and digits).
 
 ``POST /mattermost/action`` takes a button click, whose ``context`` must be signed (:mod:`.signing`),
 unexpired and not seen before. Replay protection is an in-memory, bounded set of nonces: it does not
 span replicas (that would need the store).
+
+Anyone who can reach the bot can POST here, so a malformed body is always a 400 (never a handler crash),
+and rejected requests are logged as one short WARNING per kind at most every :data:`COMPLAINT_EVERY`
+seconds, with a count of the ones left out: a flood of garbage cannot fill the log.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sev1bot.background import Background
@@ -39,6 +48,9 @@ ACK_TIMEOUT = 2.5
 WORKING_TEXT = "Working on it…"
 FAILED_TEXT = "Sorry, sev1bot could not handle that; the error has been logged."
 _MENTION_FIELDS = ("user_mentions", "user_mentions_ids", "channel_mentions", "channel_mentions_ids")
+_ID_PATTERN = r"^[a-z0-9]{26}$"  # model.NewId(): 26 lowercase letters and digits
+_HOOK_PATH = re.compile(r"/hooks/commands/[a-z0-9]{26}$")
+COMPLAINT_EVERY = 60.0  # seconds between two warnings about the same kind of rejected request
 
 Readiness = Callable[[], Mapping[str, Any]]
 
@@ -50,7 +62,7 @@ class CommandRequest(BaseModel):
 
     team_id: str = Field(min_length=1)
     channel_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
+    user_id: str = Field(pattern=_ID_PATTERN)
     team_domain: str = ""
     channel_name: str = ""
     user_name: str = ""
@@ -204,6 +216,58 @@ class Fronts:
         return {} if text is None else {"ephemeral_text": text}
 
 
+class Complaints:
+    """Rejected requests, logged at WARNING at most once per ``every`` seconds per kind.
+
+    Kinds are a few fixed strings, so this stays small whatever is thrown at the endpoint. The first
+    warning after a quiet spell says how many like it were left out.
+    """
+
+    def __init__(self, every: float = COMPLAINT_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warn(self, kind: str, message: str, *args: object) -> None:
+        now = self.clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.every:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        skipped = self._skipped.pop(kind, 0)
+        if skipped:
+            message += f" (and {skipped} more like it in the last {self.every:g}s)"
+        self._last[kind] = now
+        log.warning(message, *args)
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: ValueError for anything else, including NaN/Infinity and nesting deeper than Python's
+    recursion limit (which ``json.loads`` reports as RecursionError)."""
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def answer_url(response_url: str, mattermost_url: str | None) -> str | None:
+    """Where to post a late answer: the hook id of ``response_url`` under ``mattermost_url``, else None.
+
+    ``https://chat.example.com/mm/hooks/commands/<id>`` with ``http://mattermost:8065/mm`` gives
+    ``http://mattermost:8065/mm/hooks/commands/<id>``; the scheme, host and anything before
+    ``/hooks/commands/`` in ``response_url`` are ignored.
+    """
+    if not mattermost_url:
+        return None
+    found = _HOOK_PATH.search(urlsplit(response_url).path)
+    return None if found is None else mattermost_url.rstrip("/") + found.group(0)
+
+
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status, headers=headers or None)
 
@@ -218,8 +282,10 @@ class _Endpoint:
         ack_timeout: float,
         clock: Callable[[], float],
         nonces: NonceCache,
+        mattermost_url: str | None,
     ) -> None:
         self.handler = handler
+        self.mattermost_url = mattermost_url
         self.verifier = verifier
         self.signing_secret = signing_secret
         self.readiness = readiness
@@ -228,6 +294,7 @@ class _Endpoint:
         self.nonces = nonces
         self.late_answers = Background("answering a slow command through response_url")
         self.session: aiohttp.ClientSession | None = None
+        self.complaints = Complaints()
 
     # -- health ----------------------------------------------------------------------------------------
 
@@ -268,6 +335,9 @@ class _Endpoint:
                 body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=1000
             )
         except (UnicodeDecodeError, ValueError) as exc:
+            self.complaints.warn(
+                "bad_form", "rejected a slash command that is not a form (%s)", request.remote
+            )
             return _error(400, "bad_form", f"cannot parse the form body: {exc.__class__.__name__}")
         form: dict[str, str] = {}
         lists: dict[str, list[str]] = {name: [] for name in _MENTION_FIELDS}
@@ -282,7 +352,11 @@ class _Endpoint:
         field_ok = self.verifier.matches(form.get("token"))
         header_ok = self.verifier.matches(header_token.strip() if scheme.lower() == "token" else None)
         if not (field_ok and header_ok):
-            log.warning("rejected a slash command from %s: wrong or missing command token", request.remote)
+            self.complaints.warn(
+                "command_token",
+                "rejected a slash command from %s: wrong or missing command token",
+                request.remote,
+            )
             return _error(
                 401, "unauthorized", "missing or wrong command token", **{"WWW-Authenticate": "Token"}
             )
@@ -315,14 +389,16 @@ class _Endpoint:
         except Exception:
             log.exception("command handler failed after the ack")
             payload = CommandResponse(text=FAILED_TEXT).payload()
-        if urlsplit(response_url).scheme not in ("http", "https"):
-            log.warning("no usable response_url: the late answer to a slash command is dropped")
+        url = answer_url(response_url, self.mattermost_url)
+        if url is None:
+            why = (
+                "no Mattermost URL configured" if not self.mattermost_url else "no /hooks/commands/<id> in it"
+            )
+            log.warning("unusable response_url (%s): the late answer to a slash command is dropped", why)
             return
         session = self.session or aiohttp.ClientSession()
         try:
-            async with session.post(
-                response_url, json=payload, timeout=aiohttp.ClientTimeout(total=15)
-            ) as resp:
+            async with session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 if resp.status >= 300:
                     log.warning("response_url answered HTTP %d to a late command answer", resp.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -338,19 +414,25 @@ class _Endpoint:
         if isinstance(body, web.Response):
             return body
         try:
-            click = json.loads(body)
+            click = parse_json(body)
         except ValueError:
+            self.complaints.warn("bad_json", "rejected a button click that is not JSON (%s)", request.remote)
             return _error(400, "bad_json", "the body is not JSON")
         if not isinstance(click, dict):
+            self.complaints.warn("bad_json", "rejected a button click that is not JSON (%s)", request.remote)
             return _error(400, "bad_json", "the body is not a JSON object")
         now = self.clock()
         try:
             verified = verify(click.get("context"), self.signing_secret, now)
         except SignatureError as exc:
-            log.warning("rejected a button click from %s: %s", request.remote, exc.reason)
-            return _error(403, exc.reason, str(exc))
+            self.complaints.warn(
+                f"click_{exc.reason}", "rejected a button click from %s: %s", request.remote, exc.reason
+            )
+            # A context that is not even shaped like ours is a malformed body (400); a wrong or stale
+            # signature is a refusal (403).
+            return _error(400 if exc.reason == "malformed" else 403, exc.reason, str(exc))
         if not self.nonces.first_use(verified.nonce, verified.expires_at, now):
-            log.warning("rejected a replayed button click from %s", request.remote)
+            self.complaints.warn("click_replayed", "rejected a replayed button click from %s", request.remote)
             return _error(403, "replayed", "this button click was already handled")
         try:
             req = ActionRequest.model_validate({**click, "context": verified.data})
@@ -398,16 +480,25 @@ def build_http_app(
     max_body: int = MAX_BODY,
     nonce_capacity: int = 100_000,
     clock: Callable[[], float] = time.time,
+    mattermost_url: str | None = None,
 ) -> web.Application:
     """The aiohttp app: GET /healthz, GET /readyz, POST /mattermost/command, POST /mattermost/action.
 
     ``readiness`` returns details merged into the health JSON (e.g. ``{"ready": False, "websocket":
     "reconnecting", "role": "follower"}``); its ``ready`` key (default True) and a known command token
     decide /readyz. /healthz answers 200 whenever the process serves HTTP (the Docker healthcheck uses it).
+    ``mattermost_url`` (MATTERMOST_URL) is where late answers go; without it they are dropped.
     """
     app = web.Application(client_max_size=max_body)
     endpoint = _Endpoint(
-        handler, verify, signing_secret, readiness, ack_timeout, clock, NonceCache(nonce_capacity)
+        handler,
+        verify,
+        signing_secret,
+        readiness,
+        ack_timeout,
+        clock,
+        NonceCache(nonce_capacity),
+        mattermost_url,
     )
     app[_LIMIT] = max_body
     app[ENDPOINT] = endpoint
@@ -419,10 +510,23 @@ def build_http_app(
     return app
 
 
+class _AccessLog(AbstractAccessLogger):
+    """One DEBUG line per request: at INFO a flood of garbage would grow the log one line a request."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.debug(
+            "%s %s %s -> %d in %.3fs", request.remote, request.method, request.path, response.status, time
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
 @asynccontextmanager
 async def serve(app: web.Application, host: str, port: int) -> AsyncIterator[str]:
     """Run ``app`` on host:port (0 picks a free port); yield its base URL, e.g. ``http://127.0.0.1:41234``."""
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=_AccessLog)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,13 +78,14 @@ def verify(context: Any, secret: Secret, now: float) -> Verified:
         or not isinstance(sig, str)
         or isinstance(exp, bool)
         or not isinstance(exp, int | float)
+        or (isinstance(exp, float) and not math.isfinite(exp))
         or exp != int(exp)
     ):
         raise SignatureError("malformed", "signed context has fields of the wrong type or version")
     body = {"v": VERSION, "data": data, "exp": int(exp), "nonce": nonce}
     try:
         expected = _mac(body, secret)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise SignatureError("malformed", "signed context data is not canonical JSON") from None
     if not hmac.compare_digest(expected.encode(), sig.encode()):
         raise SignatureError("forged", "context signature does not match")

@@ -10,13 +10,21 @@ Transport only (see STYLE.md, hikari's gateway shard): frames in, raw event dict
   awaited so the service reconciles from REST. Any hello after the first counts, even one reusing the old
   connection id: the stream restarted at seq 0 either way. The very first connect is *not* a gap: the
   service reconciles at start-up itself.
-* Dead connections are noticed: the client pings (``{"action": "ping", "seq": n}``) at once and every
-  ``ping_interval``; when ``pong_timeout`` passes with no frame at all it closes (4000) and reconnects.
+* Dead connections are noticed within ``silence_timeout`` (10 s): the client pings
+  (``{"action": "ping", "seq": n}``) at once and every ``ping_interval`` but at least every
+  ``silence_timeout / 2``; when ``pong_timeout`` (at most ``silence_timeout / 2``) passes with no frame at
+  all it closes (4000, waiting at most :data:`CLOSE_TIMEOUT` for the server's close frame) and reconnects.
+  A server that is stopped (SIGSTOP) or a network path that silently drops everything keeps the TCP
+  connection open, so only this notices it.
 * Failures are never swallowed: every lost connection is logged with its reason, ``state``/``last_error``
   change and ``on_state`` is awaited. A rejected token, or ``failures_before_failed`` attempts in a row
   without a working connection, make the state ``failed`` (logged at ERROR). The client keeps retrying at the
   capped backoff (full jitter) until :meth:`WebSocketClient.close`, so it recovers once the cause is fixed;
   a service that would rather stop can call ``close()`` from ``on_state``.
+* While it waits out a backoff after the server could not be reached at all, the client asks the server's
+  ``GET /api/v4/system/ping`` every ``probe_every`` (1 s); once that answers 200 it reconnects at once, so
+  a server that comes back is used within about ``probe_every`` and not after the rest of a backoff of up
+  to ``backoff_cap``. A server that answers but refuses (401, 503...) is not probed: it gets the backoff.
 
 ``on_event``/``on_gap`` are awaited inline, which is what keeps events ordered; make them quick (queue the
 work) because pings and the server's keep-alive wait while they run. The token is sent in the upgrade
@@ -47,6 +55,8 @@ OnState = Callable[["ConnectionState", "str | None"], Awaitable[None]]
 
 CLOSE_PING_TIMEOUT = 4000  # the codes Mattermost's own web client uses
 CLOSE_RESYNC = 4001
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the server's close frame (aiohttp's default is 10)
+SILENCE_TIMEOUT = 10.0  # a connection silent this long is noticed as dead
 
 
 class ConnectionState(StrEnum):
@@ -77,7 +87,7 @@ class _Outcome:
 
     confirmed: bool
     reason: str
-    kind: str = "lost"  # lost | connect | auth | protocol | closed
+    kind: str = "lost"  # lost | unreachable (no HTTP answer) | connect | auth | protocol | closed
 
 
 def websocket_url(base_url: str) -> URL:
@@ -107,16 +117,23 @@ class WebSocketClient:
         on_state: OnState | None = None,
         ping_interval: float = 30.0,
         pong_timeout: float | None = None,
+        silence_timeout: float = SILENCE_TIMEOUT,
         connect_timeout: float = 10.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        probe_every: float = 1.0,
         failures_before_failed: int = 5,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if not token or token.strip() != token:
             raise ValueError("the websocket token is empty or has surrounding whitespace")
-        for name, value in [("ping_interval", ping_interval), ("connect_timeout", connect_timeout)]:
+        for name, value in [
+            ("ping_interval", ping_interval),
+            ("silence_timeout", silence_timeout),
+            ("connect_timeout", connect_timeout),
+            ("probe_every", probe_every),
+        ]:
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         if failures_before_failed < 1:
@@ -128,9 +145,13 @@ class WebSocketClient:
         self._on_event = on_event
         self._on_gap = on_gap
         self._on_state = on_state
-        self._ping_interval = ping_interval
-        self._pong_timeout = ping_interval if pong_timeout is None else pong_timeout
+        # Ping at least every half silence_timeout and wait at most that long for an answer: a connection
+        # that goes silent just after a ping is then noticed within silence_timeout at the latest.
+        self._ping_interval = min(ping_interval, silence_timeout / 2)
+        self._pong_timeout = min(ping_interval if pong_timeout is None else pong_timeout, silence_timeout / 2)
         self._connect_timeout = connect_timeout
+        self._probe_every = probe_every
+        self._probe_url = URL(url).with_path(URL(url).path.rstrip("/") + "/api/v4/system/ping")
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._failures_before_failed = failures_before_failed
@@ -189,14 +210,43 @@ class WebSocketClient:
                 failures = 0 if outcome.confirmed and outcome.kind != "protocol" else failures + 1
                 delay = backoff_delay(failures, self._backoff_base, self._backoff_cap, self._rng)
                 await self._report(outcome, failures, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if outcome.kind == "unreachable":
+                    await self._wait_for_server(session, delay)
+                else:
+                    await self._wait(delay)
         finally:
             self.connected.clear()
             if self._session is None:
                 await session.close()
             self._running = False
             await self._set_state(ConnectionState.CLOSED, None)
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less if :meth:`close` is called; True if it was."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return self._stop.is_set()
+
+    async def _wait_for_server(self, session: aiohttp.ClientSession, delay: float) -> None:
+        """Wait out ``delay``, but stop as soon as the server answers its ping endpoint again."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        while end - loop.time() > self._probe_every:
+            if await self._wait(self._probe_every) or await self._server_answers(session):
+                return
+        await self._wait(max(end - loop.time(), 0.0))
+
+    async def _server_answers(self, session: aiohttp.ClientSession) -> bool:
+        try:
+            async with session.get(
+                self._probe_url, timeout=aiohttp.ClientTimeout(total=self._probe_every)
+            ) as resp:
+                answered = resp.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+        if answered:
+            log.info("the server at %s answers again; reconnecting the websocket now", self.url)
+        return answered
 
     async def _report(self, outcome: _Outcome, failures: int, delay: float) -> None:
         self.last_error = outcome.reason
@@ -247,7 +297,9 @@ class WebSocketClient:
                 await connect.result().close()
             if self._closing:
                 return _Outcome(False, "closed by the client", "closed")
-            return _Outcome(False, f"no answer to the upgrade within {self._connect_timeout:g}s", "connect")
+            return _Outcome(
+                False, f"no answer to the upgrade within {self._connect_timeout:g}s", "unreachable"
+            )
         try:
             ws = connect.result()
         except aiohttp.WSServerHandshakeError as exc:
@@ -255,7 +307,7 @@ class WebSocketClient:
                 return _Outcome(False, f"the server rejected the bot's token (HTTP {exc.status})", "auth")
             return _Outcome(False, f"the server refused the websocket upgrade (HTTP {exc.status})", "connect")
         except (aiohttp.ClientError, OSError) as exc:
-            return _Outcome(False, f"cannot connect: {type(exc).__name__}: {exc}", "connect")
+            return _Outcome(False, f"cannot connect: {type(exc).__name__}: {exc}", "unreachable")
         self._ws = ws
         self.counters.connects += 1
         try:
@@ -270,7 +322,13 @@ class WebSocketClient:
         self, session: aiohttp.ClientSession, params: dict[str, str]
     ) -> aiohttp.ClientWebSocketResponse:
         headers = {"Authorization": f"Bearer {self._token}"}
-        return await session.ws_connect(self.url, params=params, headers=headers, autoping=True)
+        return await session.ws_connect(
+            self.url,
+            params=params,
+            headers=headers,
+            autoping=True,
+            timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
+        )
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse, resuming: bool) -> _Outcome:
         """Read one connection until it ends; ping on schedule; check seq; deliver events."""

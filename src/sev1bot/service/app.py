@@ -109,6 +109,7 @@ class Bot:
                 signing_secret=self.settings.signing_secret,
                 readiness=parts.duties.readiness,
                 clock=lambda: self.clock().timestamp(),
+                mattermost_url=self.settings.mattermost_url,
             )
             self.url = await stack.enter_async_context(
                 serve(app, self.settings.listen_host, self.settings.listen_port)
