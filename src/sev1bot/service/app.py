@@ -154,7 +154,9 @@ class Bot:
         ws = self.ws.state.value if self.ws else "off"
         role = "leader" if self.leadership.is_leader else "follower"
         ready = role == "follower" or (ws == ConnectionState.CONNECTED.value and self._caught_up)
-        return {"ready": ready, "role": role, "websocket": ws, "caught_up": self._caught_up}
+        info = {"ready": ready, "role": role, "websocket": ws, "caught_up": self._caught_up}
+        database = self.store.write_problem  # None, or why it refuses writes ("... is read-only: ...")
+        return {**info, "ready": ready and database is None, "database": database or "ok"}
 
     # -- leadership ------------------------------------------------------------------------------------
 
