@@ -487,7 +487,7 @@ class Store:
                 self._refused(str(exc))
             raise
         if write and self._read_only is not None:
-            log.warning("%s takes writes again", self.where)
+            log.info("%s takes writes again", self.where)
             self._read_only = None
 
     def _refused(self, why: str) -> None:
