@@ -6,10 +6,14 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from pg import ADMIN_CONNINFO
 from sev1bot.store import Store, StoreUnavailable
 from sev1bot.store.engine import make_engine, parse_url
+from sev1bot.store.errors import StoreReadOnly, StoreUnusable
 from sev1bot.store.utc import require_utc
 from store_samples import incident, playbook
 
@@ -66,8 +70,10 @@ def test_unreachable_postgres_is_store_unavailable() -> None:
 
 
 def test_unopenable_sqlite_file_is_store_unavailable(tmp_path: Path) -> None:
-    with Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}") as store, pytest.raises(StoreUnavailable):
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    with Store(url) as store, pytest.raises(StoreUnavailable) as info:
         store.load("inc-1")
+    assert f"directory {tmp_path / 'missing-dir'} does not exist" in str(info.value)
 
 
 def test_a_writer_holding_the_lock_too_long_is_store_unavailable(tmp_path: Path) -> None:
@@ -79,6 +85,67 @@ def test_a_writer_holding_the_lock_too_long_is_store_unavailable(tmp_path: Path)
                 waiter.seen_request("r1")
             assert waiter.load("inc-1") is None  # readers are not blocked by the writer (WAL)
         assert not waiter.seen_request("r1")  # and once the writer is done, it goes through
+
+
+def _pg_read_only(db_url: str, on: bool) -> None:
+    """Make the database read-only for new sessions (as a read-only role or a standby would be)."""
+    name = db_url.rsplit("/", 1)[1]
+    setting = "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+    with psycopg.connect(ADMIN_CONNINFO, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} ").format(sql.Identifier(name)) + sql.SQL(setting))
+
+
+def test_a_database_that_refuses_writes_is_read_only_and_says_why(db_url: str) -> None:
+    with Store(db_url) as store:
+        store.migrate()
+        assert store.write_problem is None
+    if db_url.startswith("sqlite"):
+        path = db_url.removeprefix("sqlite:///")
+        read_only_url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    else:
+        _pg_read_only(db_url, True)
+        read_only_url = db_url
+    with Store(read_only_url) as store:
+        store.migrate()  # the schema is there: nothing to write
+        assert store.write_problem is not None and "is read-only" in store.write_problem
+        where = path if db_url.startswith("sqlite") else db_url.rsplit("/", 1)[1]
+        assert where in store.write_problem
+        with pytest.raises(StoreReadOnly, match="read-only"):
+            store.seen_request("r1")
+        assert store.load("inc-1") is None  # reads still work
+        if db_url.startswith("sqlite"):
+            return
+        _pg_read_only(db_url, False)  # fixed: the next write finds out, on a fresh connection
+        assert store.check_writable() is None and store.write_problem is None
+        assert not store.seen_request("r1")
+
+
+def _not_a_database(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite file\n" * 400)
+
+
+def _malformed(path: Path) -> None:
+    with Store(f"sqlite:///{path}") as store:
+        store.migrate()
+    with path.open("r+b") as f:
+        f.seek(100)
+        f.write(bytes(range(256)) * ((path.stat().st_size - 100) // 256))
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_not_a_database, "is not an SQLite database"),
+        (_malformed, "is corrupt: database disk image is malformed"),
+        (Path.mkdir, "cannot be opened: it is a directory"),
+    ],
+)
+def test_an_unusable_sqlite_file_is_named_with_the_cause(tmp_path: Path, make: object, says: str) -> None:
+    path = tmp_path / "x.db"
+    make(path)  # type: ignore[operator]
+    with Store(f"sqlite:///{path}") as store, pytest.raises(StoreUnusable) as info:
+        store.migrate()
+    assert str(info.value).startswith(f"database file {path} {says}"), info.value
 
 
 def test_require_utc() -> None:

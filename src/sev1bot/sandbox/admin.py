@@ -14,6 +14,7 @@ from aiohttp import web
 from sev1bot.sandbox import bodies, errors
 from sev1bot.sandbox.faults import Faults
 from sev1bot.sandbox.httpio import STATUS_OK, json_response, read_json
+from sev1bot.sandbox.models import User
 from sev1bot.sandbox.ratelimit import ADMIN_PREFIX, RateLimiter
 
 
@@ -25,6 +26,7 @@ class Controls(Protocol):
     def drop_websockets(self) -> int: ...
     def restart(self) -> None: ...
     def set_rate_limit(self, enabled: bool, per_sec: float = 10.0, max_burst: int = 100) -> None: ...
+    def set_active(self, username: str, active: bool) -> User: ...
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -130,6 +132,15 @@ async def rate_limit(request: web.Request) -> web.Response:
     )
 
 
+async def user_active(request: web.Request) -> web.Response:
+    """``{"active": false}`` deactivates the user, ``true`` reactivates them; answers the user."""
+    controls, body = _controls(request), await _body(request)
+    active = body.get("active")
+    if not isinstance(active, bool):
+        raise errors.invalid_body_param("active", "active must be true or false")
+    return json_response(controls.set_active(request.match_info["username"], active).to_api())
+
+
 def add_routes(app: web.Application, controls: Controls) -> None:
     app[CONTROLS] = controls
     r = app.router
@@ -142,3 +153,4 @@ def add_routes(app: web.Application, controls: Controls) -> None:
     r.add_post(f"{ADMIN_PREFIX}/websockets/drop", drop_websockets)
     r.add_post(f"{ADMIN_PREFIX}/restart", restart)
     r.add_put(f"{ADMIN_PREFIX}/ratelimit", rate_limit)
+    r.add_put(f"{ADMIN_PREFIX}/users/{{username}}/active", user_active)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sev1bot.sandbox import admin, rest, rest_commands, rest_posts, websocket
+from sev1bot.sandbox import admin, events, rest, rest_commands, rest_posts, websocket
 from sev1bot.sandbox.buttons import ButtonOps
 from sev1bot.sandbox.client import ApiClient
 from sev1bot.sandbox.command_registry import CommandRegistry
@@ -131,6 +131,15 @@ class Sandbox:
     def set_rate_limit(self, enabled: bool = True, per_sec: float = 10.0, max_burst: int = 100) -> None:
         self.rate_limiter.configure(enabled, per_sec, max_burst)
 
+    def set_active(self, username: str, active: bool) -> User:
+        """Deactivate (``active=False``) or reactivate a user, as ``PUT /users/{id}/active`` does: while
+        deactivated their tokens answer 401, their websockets stay open but get no events, adding them
+        to a channel answers 403; everyone else gets ``user_updated`` (and they do, once reactivated)."""
+        user = self.state.set_active(self.state.user_by_name(username).id, active)
+        for event in events.user_updated(user):
+            self.hub.publish(event)
+        return user
+
     @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far (method, path, status, at, duration), oldest first."""
@@ -146,7 +155,10 @@ class Sandbox:
             "websocket_url": self.ws_url,
             "team": {"id": self.team.id, "name": self.team.name},
             "bot": self.bot.username,
-            "users": {name: {"id": u.id, "token": self.tokens[name]} for name, u in self.users.items()},
+            "users": {
+                name: {"id": u.id, "token": self.tokens[name], "active": not u.delete_at}
+                for name, u in self.users.items()
+            },
         }
 
     # where and who

@@ -25,6 +25,7 @@ def banner(sandbox: Sandbox) -> str:
     ]
     for name, token in sandbox.tokens.items():
         label = f"{name} (bot)" if name == sandbox.bot.username else name
+        label += " (deactivated)" if sandbox.users[name].delete_at else ""
         lines.append(f"  {label:<{width}} {token}")
     lines += [
         f"admin token (for {sandbox.url}/sandbox/admin): {sandbox.admin_token}",

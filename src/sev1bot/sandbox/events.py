@@ -117,6 +117,16 @@ def ephemeral_message(post_json: dict[str, Any], user_id: str) -> Event:
     return Event("ephemeral_message", data, Broadcast(user_id=user_id, channel_id=post_json["channel_id"]))
 
 
+def user_updated(user: User) -> list[Event]:
+    """``sendUpdatedUserEvent``: the user to everyone else (the server sends admins and the rest each a
+    differently sanitized copy; the sandbox sanitizes nothing, so one event), and to the user themself."""
+    data = {"user": user.to_api()}
+    return [
+        Event("user_updated", data, Broadcast(omit_users={user.id: True})),
+        Event("user_updated", data, Broadcast(user_id=user.id)),
+    ]
+
+
 def typing(channel_id: str, parent_id: str, user_id: str) -> Event:
     data = {"parent_id": parent_id, "user_id": user_id}
     return Event("typing", data, Broadcast(channel_id=channel_id, omit_users={user_id: True}))

@@ -127,7 +127,11 @@ class Hub:
             connection.enqueue(item)
 
     def should_send(self, connection: Connection, event: Event) -> bool:
-        """``WebConn.ShouldSendEvent``: connection, then user, then channel or team membership."""
+        """``WebConn.ShouldSendEvent``: authenticated, then connection, then user, then channel or team
+        membership. A deactivated user's sessions are revoked: their sockets stay open but get nothing."""
+        user = self.state.users.get(connection.user_id)
+        if user is None or user.delete_at:
+            return False
         b = event.broadcast
         if b.connection_id:
             return connection.id == b.connection_id

@@ -45,7 +45,8 @@ class User:
     is_bot: bool = False
     bot_description: str = ""
     create_at: int = field(default_factory=now_ms)
-    delete_at: int = 0
+    update_at: int = 0  # 0: never updated (the API shows create_at)
+    delete_at: int = 0  # when deactivated; 0 while active
 
     @property
     def is_system_admin(self) -> bool:
@@ -55,7 +56,7 @@ class User:
         body: dict[str, Any] = {
             "id": self.id,
             "create_at": self.create_at,
-            "update_at": self.create_at,
+            "update_at": self.update_at or self.create_at,
             "delete_at": self.delete_at,
             "username": self.username,
             "auth_data": "",

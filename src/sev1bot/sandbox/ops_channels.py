@@ -183,6 +183,12 @@ class ChannelOps:
                 permissions.require_team_member(self.state, actor, channel.team_id, "join_public_channels")
         elif user.id != actor.id or is_new:
             permissions.require_channel_member(self.state, actor, channel, f"manage_{kind}_channel_members")
+        if is_new and user.delete_at:  # AddChannelMember: an existing member is returned before this check
+            raise errors.AppError(
+                403,
+                "app.channel.add_member.deleted_user.app_error",
+                "User is deactivated and cannot be added to the channel.",
+            )
         if self.state.team_member(channel.team_id, user.id) is None:
             raise errors.AppError(
                 403,

@@ -39,6 +39,7 @@ class SeedUser(_Strict):
     token: str = ""  # personal access token; generated when empty
     system_admin: bool = False
     team_admin: bool = False
+    deactivated: bool = False  # starts deactivated: its token answers 401 until reactivated
 
     @field_validator("username")
     @classmethod
@@ -154,6 +155,8 @@ def apply_seed(state: State, seed: Seed) -> Seeded:
         state.add_team_member(team.id, user.id, admin=person.team_admin)
         seeded.users[user.username] = user
         seeded.tokens[user.username] = state.add_token(user.id, person.token)
+        if person.deactivated:
+            state.set_active(user.id, False)
         if is_bot:
             seeded.bot = user
     for spec in seed.channels:

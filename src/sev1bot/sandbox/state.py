@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sev1bot.sandbox import errors
-from sev1bot.sandbox.ids import new_id
+from sev1bot.sandbox.ids import new_id, now_ms
 from sev1bot.sandbox.models import (
     ActionCookie,
     Channel,
@@ -78,8 +78,18 @@ class State:
         return token
 
     def user_for_token(self, token: str) -> User | None:
+        """The token's user, or None: unknown token, or a deactivated user (the server revokes their
+        sessions, and a personal access token of an inactive user makes no session)."""
         user_id = self.tokens.get(token)
-        return self.users.get(user_id) if user_id else None
+        user = self.users.get(user_id) if user_id else None
+        return user if user is not None and not user.delete_at else None
+
+    def set_active(self, user_id: str, active: bool) -> User:
+        """``App.UpdateActive``: stamp update_at, set or clear delete_at."""
+        user = self.user(user_id)
+        user.update_at = now_ms()
+        user.delete_at = 0 if active else user.update_at
+        return user
 
     # teams
     def add_team(self, team: Team) -> Team:

@@ -90,4 +90,11 @@ class LeaderDuties:
         role = "leader" if self.leadership.is_leader else "follower"
         caught_up = self.follower.caught_up
         ready = role == "follower" or (ws == ConnectionState.CONNECTED.value and caught_up)
-        return {"ready": ready, "role": role, "websocket": ws, "caught_up": caught_up}
+        database = self.store.write_problem  # None, or why it refuses writes ("... is read-only: ...")
+        return {
+            "ready": ready and database is None,
+            "role": role,
+            "websocket": ws,
+            "caught_up": caught_up,
+            "database": database or "ok",
+        }

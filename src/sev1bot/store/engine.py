@@ -10,10 +10,12 @@ PostgreSQL: psycopg 3, pre-ping so a restarted server costs one retry rather tha
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
@@ -21,15 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DBAPIError,
     DisconnectionError,
     InterfaceError,
     OperationalError,
-    ProgrammingError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 
-from sev1bot.store.errors import NotMigrated, StoreUnavailable
+from sev1bot.store.errors import NotMigrated, StoreError, StoreReadOnly, StoreUnavailable, StoreUnusable
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +77,86 @@ def make_engine(url: str | URL, *, busy_timeout: float = 30.0) -> Engine:
     return engine
 
 
+def describe(url: URL) -> str:
+    """How messages name the database: the SQLite file as an absolute path, else the URL (no password)."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"database file {path}"
+    return f"database {url.render_as_string(hide_password=True)}"
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The absolute path of an SQLite file URL (``file:`` URIs included); None for memory or PostgreSQL."""
+    if url.get_backend_name() != "sqlite" or is_memory(url) or url.database is None:
+        return None
+    path = url.database
+    if str(url.query.get("uri", "")).lower() in {"true", "1"} and path.startswith("file:"):
+        path = path.removeprefix("file:")
+        path = "/" + path.removeprefix("//").lstrip("/") if path.startswith("//") else path
+    return os.path.abspath(path)
+
+
 @contextmanager
-def driver_errors(url: str) -> Iterator[None]:
-    """Turn driver errors a caller can act on into NotMigrated or StoreUnavailable (``url`` for messages)."""
+def driver_errors(where: str, path: str | None = None, *, quiet: bool = False) -> Iterator[None]:
+    """Turn driver errors a caller can act on into the store's errors (errors.py). ``where`` names the
+    database in messages (see :func:`describe`), ``path`` is the SQLite file if any. A database that is merely
+    unavailable is logged here unless ``quiet``; the rest is for the caller to report."""
     try:
         yield
-    except (OperationalError, ProgrammingError) as exc:
-        message = str(exc.orig).strip()
-        # SQLite says "no such table"; PostgreSQL raises undefined_table (SQLSTATE 42P01).
-        if "no such table" in message or getattr(exc.orig, "sqlstate", None) == "42P01":
-            raise NotMigrated(
-                f"database {url} lacks (part of) the sev1bot schema: run Store.migrate()"
-            ) from exc
-        if isinstance(exc, ProgrammingError):
+    except DBAPIError as exc:
+        problem = _classify(exc, where, path)
+        if problem is None:
             raise
-        log.warning("database %s unavailable: %s", url, message)
-        raise StoreUnavailable(f"database {url} unavailable: {message}") from exc
-    except (InterfaceError, PoolTimeout, DisconnectionError) as exc:
-        log.warning("database %s unavailable: %s", url, exc)
-        raise StoreUnavailable(f"database {url} unavailable: {exc}") from exc
+        if type(problem) is StoreUnavailable and not quiet:
+            log.warning("%s", problem)
+        raise problem from exc
+    except (PoolTimeout, DisconnectionError) as exc:
+        if not quiet:
+            log.warning("%s unavailable: %s", where, exc)
+        raise StoreUnavailable(f"{where} unavailable: {exc}") from exc
+
+
+def _classify(exc: DBAPIError, where: str, path: str | None) -> StoreError | None:
+    """The store error for a driver error, or None for one the caller must see as is (a bug, a constraint)."""
+    orig = exc.orig
+    message = str(orig).strip()
+    sqlite_error = str(getattr(orig, "sqlite_errorname", "") or "")  # e.g. SQLITE_READONLY_DIRECTORY
+    sqlstate = getattr(orig, "sqlstate", None)
+    # SQLite says "no such table"; PostgreSQL raises undefined_table (SQLSTATE 42P01).
+    if "no such table" in message or sqlstate == "42P01":
+        return NotMigrated(f"{where} lacks (part of) the sev1bot schema: run Store.migrate()")
+    if sqlite_error.startswith("SQLITE_READONLY") or sqlstate in _PG_READ_ONLY:
+        return StoreReadOnly(f"{where} is read-only: {message}")
+    if sqlite_error.startswith("SQLITE_NOTADB"):
+        return StoreUnusable(f"{where} is not an SQLite database (or is encrypted): {message}")
+    if sqlite_error.startswith("SQLITE_CORRUPT"):
+        return StoreUnusable(f"{where} is corrupt: {message}")
+    if sqlite_error.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return StoreUnusable(f"{where} cannot be opened: {_why_unopenable(path) or message}")
+    if isinstance(exc, OperationalError | InterfaceError):
+        return StoreUnavailable(f"{where} unavailable: {message}")
+    return None
+
+
+# read_only_sql_transaction (a read-only role or server), insufficient_privilege (no INSERT/UPDATE grant)
+_PG_READ_ONLY = frozenset({"25006", "42501"})
+
+
+def _why_unopenable(path: str | None) -> str | None:
+    """What the file system says about an SQLite file that cannot be opened; SQLite only says "unable to
+    open database file"."""
+    if path is None:
+        return None
+    file, parent = Path(path), Path(path).parent
+    if file.is_dir():
+        return "it is a directory"
+    if not parent.is_dir():
+        return f"directory {parent} does not exist"
+    if file.exists() and not os.access(file, os.R_OK):
+        return "permission denied (cannot read it)"
+    if not file.exists() and not os.access(parent, os.W_OK):
+        return f"it does not exist and directory {parent} is not writable"
+    return None
 
 
 def _configure_sqlite(engine: Engine, *, busy_ms: int, wal: bool) -> None:

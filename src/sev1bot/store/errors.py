@@ -11,6 +11,16 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or is too busy right now (locked, connection lost): retry later."""
 
 
+class StoreReadOnly(StoreUnavailable):
+    """The database can be read but refuses writes: a read-only file or directory, a ``mode=ro`` URL, a
+    read-only transaction or role, a missing privilege. Nothing can be saved until someone fixes it."""
+
+
+class StoreUnusable(StoreUnavailable):
+    """The database cannot be opened or read at all: not a database, corrupt, a directory, no permission.
+    Retrying will not help; someone must fix or replace it."""
+
+
 class NotMigrated(StoreError):
     """The database has no (or an old) schema: run ``Store.migrate()`` first."""
 

@@ -30,17 +30,28 @@ from sev1bot.core.times import Clock, utcnow
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store import leases, migrate, once, outbox
 from sev1bot.store import posts as post_map
-from sev1bot.store.engine import DEFAULT_URL, WRITE, driver_errors, is_memory, make_engine, parse_url
+from sev1bot.store.engine import (
+    DEFAULT_URL,
+    WRITE,
+    describe,
+    driver_errors,
+    is_memory,
+    make_engine,
+    parse_url,
+    sqlite_path,
+)
 from sev1bot.store.errors import (
     ChannelIdTaken,
     ChannelNameTaken,
     IncidentExists,
     IncidentNotFound,
+    StoreReadOnly,
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_changes, save_incident
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
+from sev1bot.store.tables import leases as lease_rows
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,9 @@ P = ParamSpec("P")
 _VERSION = select(incidents.c.version).where(incidents.c.id == bindparam("b_id"))
 _LOCK_VERSION = _VERSION.with_for_update()  # holds the row (PostgreSQL) until the transaction ends
 _CHANNEL = select(incidents.c.channel_id).where(incidents.c.id == bindparam("b_id"))
+# Writes nothing, but a database that refuses writes refuses it: SQLite takes its write lock for any UPDATE,
+# PostgreSQL checks a read-only transaction and the UPDATE privilege before looking for rows.
+_WRITE_PROBE = update(lease_rows).where(lease_rows.c.name.is_(None)).values(fence=lease_rows.c.fence)
 
 
 class Outcome(Protocol):
@@ -73,6 +87,8 @@ class Store:
         self.clock = clock  # stamps new incidents, outbox rows, claims and seen requests
         parsed = parse_url(url)
         self.url = parsed.render_as_string(hide_password=True)  # safe to log
+        self.where = describe(parsed)  # "database file /abs/path.db" or "database <url>", for messages
+        self._path = sqlite_path(parsed)
         self.backend = parsed.get_backend_name()
         self._engine = make_engine(parsed, busy_timeout=busy_timeout)
         # An in-memory SQLite database is one shared connection: let one thread use it at a time.
@@ -87,6 +103,8 @@ class Store:
         self.inline = self.backend == "sqlite"  # see run()
         self._playbooks: dict[str, Playbook] = {}
         self._states = StateCache()  # id -> last committed (state, version)
+        self._read_only: str | None = None  # see write_problem
+        self._memory = is_memory(parsed)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call one of this store's methods from the event loop: ``await store.run(store.load, id)``.
@@ -103,9 +121,30 @@ class Store:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     def migrate(self) -> None:
-        """Bring the schema up to the newest revision (safe to call from several processes at once)."""
-        with self._serial, driver_errors(self.url):
+        """Bring the schema up to the newest revision (safe to call from several processes at once), then
+        find out whether the database takes writes (:attr:`write_problem`).
+
+        Errors are raised, not logged: the caller (start-up) reports them."""
+        with self._serial, driver_errors(self.where, self._path, quiet=True):
             migrate.upgrade(self._engine)
+        self.check_writable()
+
+    @property
+    def write_problem(self) -> str | None:
+        """Why the database refuses writes (read-only), as found by the last write; None while writes work.
+
+        Every write updates it, so with the leader lease renewed every few seconds it is never stale for
+        long; :meth:`check_writable` finds out at once."""
+        return self._read_only
+
+    def check_writable(self) -> str | None:
+        """Try a write that changes nothing and return (and remember) why it was refused, or None."""
+        try:
+            with self._tx(write=True) as conn:
+                conn.execute(_WRITE_PROBE)
+        except StoreReadOnly as exc:
+            return str(exc)
+        return None
 
     def close(self) -> None:
         self._engine.dispose()
@@ -437,11 +476,29 @@ class Store:
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
         writers = self._writers if write else nullcontext()
-        with self._serial, writers, driver_errors(self.url), self._engine.connect() as conn:
+        if write and self._read_only is not None and not self._memory:
+            # A connection keeps what it was opened with: SQLite opens a file it may not write read-only
+            # for good, PostgreSQL applies a role's default_transaction_read_only at login. While writes
+            # are refused, each write opens fresh connections, so the first one after a fix goes through.
+            self._engine.dispose()
+        try:
+            with self._serial, writers, driver_errors(self.where, self._path), self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    yield conn
+        except StoreReadOnly as exc:
             if write:
-                conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                yield conn
+                self._refused(str(exc))
+            raise
+        if write and self._read_only is not None:
+            log.info("%s takes writes again", self.where)
+            self._read_only = None
+
+    def _refused(self, why: str) -> None:
+        if self._read_only is None:  # once per episode: the lease is retried every few seconds
+            log.warning("%s; nothing can be saved until it is writable", why)
+        self._read_only = why
 
     @contextmanager
     def _save_errors(self, state: IncidentState) -> Iterator[None]:

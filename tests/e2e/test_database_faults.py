@@ -1,0 +1,173 @@
+"""``sev1bot run`` on a database it cannot use: read-only, corrupt or unreadable (issue 12, item 8).
+
+A database the bot can read but not write must not pass for ready: /readyz answers 503 and says why, and
+comes back once the database is writable again. One it cannot read at all stops the bot at start-up with
+one line naming the file and the cause, in text and in JSON logging alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import pytest
+from harness import bot_env, eventually, free_port
+from procs import ROOT, BotProcess, _get_json, child_env
+
+from sev1bot.sandbox.app import Sandbox
+from sev1bot.store import Store
+
+pytestmark = pytest.mark.e2e
+
+
+def migrated(path: Path) -> Path:
+    with Store(f"sqlite:///{path}") as store:
+        store.migrate()
+    return path
+
+
+@contextmanager
+def read_only_file(path: Path) -> Iterator[None]:
+    """Make the file read-only as its owner would see it: chmod, or for root (whom chmod does not stop)
+    the immutable attribute. Restored afterwards."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("root on a file system without the immutable attribute: cannot make a file read-only")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+async def readyz(bot: BotProcess) -> tuple[int, dict[str, object] | None]:
+    body = await asyncio.to_thread(_get_json, f"{bot.url}/readyz")
+    status = 200 if body and body.get("status") == "ok" else 503
+    return status, body
+
+
+async def not_ready_because_read_only(bot: BotProcess) -> dict[str, object] | None:
+    if not bot.alive():
+        raise AssertionError(f"the bot exited:\n{bot.tail()}")
+    status, body = await readyz(bot)
+    if status == 503 and body and "read-only" in str(body.get("database", "")):
+        return body
+    return None
+
+
+@pytest.mark.parametrize("how", ["file", "url"])
+async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(tmp_path: Path, how: str) -> None:
+    db = migrated(tmp_path / "db.sqlite")
+    url = f"sqlite:///file:{db}?mode=ro&uri=true" if how == "url" else f"sqlite:///{db}"
+    with read_only_file(db) if how == "file" else nullcontext():
+        async with Sandbox.running() as sandbox:
+            env = bot_env(sandbox, url, ROOT / "playbooks", free_port())
+            bot = BotProcess("bot", env, tmp_path / "bot.log")
+            bot.start()
+            try:
+                body = await eventually(
+                    lambda: not_ready_because_read_only(bot), 20, "/readyz to say read-only"
+                )
+                assert body["ready"] is False, body
+                assert str(db) in str(body["database"]), body
+                # Not a blip: it stays not ready while the database stays read-only.
+                await asyncio.sleep(2)
+                assert await not_ready_because_read_only(bot), await readyz(bot)
+                assert "Traceback" not in bot.output()
+            finally:
+                await bot.stop()
+
+
+async def test_a_database_that_becomes_writable_again_makes_the_bot_ready(tmp_path: Path) -> None:
+    db = migrated(tmp_path / "db.sqlite")
+    async with Sandbox.running() as sandbox:
+        env = bot_env(sandbox, f"sqlite:///{db}", ROOT / "playbooks", free_port())
+        bot = BotProcess("bot", env, tmp_path / "bot.log")
+        with read_only_file(db):
+            bot.start()
+            try:
+                await eventually(lambda: not_ready_because_read_only(bot), 20, "/readyz to say read-only")
+            except BaseException:
+                await bot.stop()
+                raise
+        try:
+
+            async def ready() -> bool:
+                status, body = await readyz(bot)
+                return status == 200 and body is not None and body.get("role") == "leader"
+
+            await eventually(ready, 15, "the bot to be ready once the file is writable")
+        finally:
+            await bot.stop()
+
+
+def run_cli(env: dict[str, str], *flags: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "sev1bot.cli", *flags, "run"],
+        env=child_env(env), cwd=ROOT, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return done.returncode, (done.stdout + done.stderr).decode()
+
+
+def not_a_database(tmp_path: Path) -> Path:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not an SQLite file\n" * 400)
+    return path
+
+
+def malformed(tmp_path: Path) -> Path:
+    """A real sev1bot database whose pages after the header were overwritten."""
+    path = migrated(tmp_path / "malformed.db")
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(100)
+        f.write(bytes(range(256)) * ((size - 100) // 256))
+    return path
+
+
+def a_directory(tmp_path: Path) -> Path:
+    path = tmp_path / "dir.db"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("log_json", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize(
+    ("make", "cause"),
+    [
+        (not_a_database, "not an SQLite database"),
+        (malformed, "malformed"),
+        (a_directory, "is a directory"),
+    ],
+    ids=["not-a-database", "malformed", "directory"],
+)
+async def test_an_unusable_database_stops_the_bot_with_one_line_naming_the_file_and_the_cause(
+    tmp_path: Path, make: object, cause: str, log_json: bool
+) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    async with Sandbox.running() as sandbox:
+        env = bot_env(sandbox, f"sqlite:///{path}", ROOT / "playbooks", free_port())
+        code, out = await asyncio.to_thread(run_cli, env, *(["--log-json"] if log_json else []))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code != 0, out
+    assert len(lines) == 1, out
+    line = lines[0]
+    if log_json:
+        record = json.loads(line)
+        assert record["level"] == "error", record
+        line = record["event"]
+    assert str(path) in line and cause in line, line
+    assert "Traceback" not in out
