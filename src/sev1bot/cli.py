@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sev1bot import logs
 
@@ -17,6 +17,9 @@ def _positive(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
     return number
+
+
+_Command = Callable[[str, str, str], argparse.ArgumentParser]  # (name, summary, description) -> subparser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=description, parents=[common])
 
+    _add_run(command)
+    _add_demo(command)
+    _add_sandbox(command)
+    _add_validate(command)
+    return parser
+
+
+def _add_run(command: _Command) -> None:
     run = command(
         "run",
         "run the bot against Mattermost (settings from the environment)",
@@ -44,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", help="optional file of KEY=VALUE settings added to the environment")
 
+
+def _add_demo(command: _Command) -> None:
     demo = command(
         "demo",
         "play a scripted Sev 1 against the built-in sandbox server",
@@ -68,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", metavar="FILE", help="sandbox seed file (as for 'sev1bot sandbox'), e.g. to fix the tokens"
     )
 
+
+def _add_sandbox(command: _Command) -> None:
     sandbox = command(
         "sandbox",
         "start the Mattermost-compatible sandbox server",
@@ -78,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8065, help="port to listen on (default 8065)")
     sandbox.add_argument("--seed", help="YAML or JSON file describing the team, users and bot to create")
 
+
+def _add_validate(command: _Command) -> None:
     validate = command(
         "validate",
         "check playbook files and print a summary of each",
@@ -86,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "paths", nargs="*", default=["playbooks"], help="files or directories (default: playbooks)"
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

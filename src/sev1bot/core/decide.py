@@ -43,6 +43,7 @@ from sev1bot.core.events import (
     Assigned,
     Event,
     ItemChecked,
+    ItemEvent,
     ItemSkipped,
     ItemUnchecked,
     OwnerChanged,
@@ -162,12 +163,8 @@ def _decide(plan: Plan, event: Event) -> Decision:
     match event:
         case Started():
             raise CoreError("This incident has already started.")
-        case ItemChecked(actor, key, via):
-            _set_item(plan, actor, key, ItemStatus.DONE, via)
-        case ItemUnchecked(actor, key, via):
-            _set_item(plan, actor, key, ItemStatus.OPEN, via)
-        case ItemSkipped(actor, key, via):
-            _set_item(plan, actor, key, ItemStatus.SKIPPED, via)
+        case ItemChecked() | ItemUnchecked() | ItemSkipped():
+            _set_item(plan, event.actor, event.key, _STATUS_AFTER[type(event)], event.via)
         case Assigned(actor, key, assignee):
             _assign(plan, actor, key, assignee)
         case OwnerChanged(actor, owner):
@@ -175,21 +172,37 @@ def _decide(plan: Plan, event: Event) -> Decision:
         case StatusUpdate(actor, text):
             _status_update(plan, actor, text)
         case Resolved(actor, note):
-            if plan.state.status is IncidentStatus.RESOLVED:
-                raise CoreError("This incident is already resolved.")
-            if not playbook.resolution.command:
-                keys = ", ".join(playbook.item_key(ref) or ref for ref in playbook.resolution.items)
-                raise CoreError(f"This playbook is resolved by checking item {keys}, not by command.")
-            _require(plan, actor, playbook.permissions.resolve, "resolve this incident")
-            _resolve(plan, actor, note, via=None)
+            _resolve_by_command(plan, actor, note)
         case Reopened(actor):
-            if plan.state.status is not IncidentStatus.RESOLVED:
-                raise CoreError("This incident is not resolved, so there is nothing to reopen.")
-            _require(plan, actor, playbook.permissions.resolve, "reopen this incident")
-            _reopen(plan, actor)
+            _reopen_by_command(plan, actor)
         case TimerDue(key):
             on_timer(plan, key)
     return Decision(plan.state, plan.effects)
+
+
+_STATUS_AFTER: dict[type[ItemEvent], ItemStatus] = {
+    ItemChecked: ItemStatus.DONE,
+    ItemUnchecked: ItemStatus.OPEN,
+    ItemSkipped: ItemStatus.SKIPPED,
+}
+
+
+def _resolve_by_command(plan: Plan, actor: str, note: str) -> None:
+    playbook = plan.playbook
+    if plan.state.status is IncidentStatus.RESOLVED:
+        raise CoreError("This incident is already resolved.")
+    if not playbook.resolution.command:
+        keys = ", ".join(playbook.item_key(ref) or ref for ref in playbook.resolution.items)
+        raise CoreError(f"This playbook is resolved by checking item {keys}, not by command.")
+    _require(plan, actor, playbook.permissions.resolve, "resolve this incident")
+    _resolve(plan, actor, note, via=None)
+
+
+def _reopen_by_command(plan: Plan, actor: str) -> None:
+    if plan.state.status is not IncidentStatus.RESOLVED:
+        raise CoreError("This incident is not resolved, so there is nothing to reopen.")
+    _require(plan, actor, plan.playbook.permissions.resolve, "reopen this incident")
+    _reopen(plan, actor)
 
 
 def item_key(playbook: Playbook, ref: str) -> str:

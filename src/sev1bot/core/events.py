@@ -72,6 +72,8 @@ class TimerDue:
     key: str
 
 
+ItemEvent = ItemChecked | ItemUnchecked | ItemSkipped  # one checklist item changes status
+
 Event = (
     Started
     | ItemChecked

@@ -13,6 +13,7 @@ from sev1bot.core.events import (
     Assigned,
     Event,
     ItemChecked,
+    ItemEvent,
     ItemSkipped,
     ItemUnchecked,
     OwnerChanged,
@@ -338,15 +339,18 @@ def timeline(state: IncidentState, calendar: BusinessCalendar) -> str:
     return "\n".join(lines)
 
 
+_ITEM_VERB: dict[type[ItemEvent], str] = {
+    ItemChecked: "checked",
+    ItemUnchecked: "unchecked",
+    ItemSkipped: "skipped",
+}
+
+
 def describe_event(event: Event) -> str:
     """What an event did, for a short confirmation: ``checked 2.3``, ``made @bob the owner``."""
     match event:
-        case ItemChecked(_, key):
-            return f"checked {inline(key, 40)}"
-        case ItemUnchecked(_, key):
-            return f"unchecked {inline(key, 40)}"
-        case ItemSkipped(_, key):
-            return f"skipped {inline(key, 40)}"
+        case ItemChecked() | ItemUnchecked() | ItemSkipped():
+            return f"{_ITEM_VERB[type(event)]} {inline(event.key, 40)}"
         case Assigned(_, key, assignee):
             return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
         case OwnerChanged(_, owner):
@@ -361,4 +365,3 @@ def describe_event(event: Event) -> str:
             return f"started the incident for {inline(customer)}"
         case TimerDue(key):
             return f"handled timer {inline(key, 80)}"
-    return "done"

@@ -39,6 +39,24 @@ _BOARD_LINES = ("**Status:**", "**Progress:**", "**Owner:**", "**Escalation:**",
 _QUIET_SYSTEM = ("system_add_to_channel", "system_join_channel")
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """How a bot post of one kind is shown in full: panel title and colour, and the milestone it marks."""
+
+    title: str
+    style: str = "blue"
+    milestone: str = ""
+
+
+_PANELS = {
+    "board": _Panel("Status board", "cyan", "board"),
+    "ping": _Panel("CEO ping (escalation)", "red", "ping"),
+    "resolution": _Panel("Resolved", "green", "resolved"),
+    "reminder": _Panel("Deadline reminder", "yellow", "reminder"),
+    "update": _Panel("Status update"),
+}
+
+
 class DemoTimeout(Exception):
     """Something the script waited for did not appear in time."""
 
@@ -238,32 +256,19 @@ class Watcher:
             self.screen.pinned("the status board" if seen.kind == "board" else plain(post.message[:60]))
 
     def _show_new(self, seen: Seen) -> None:
-        post, screen, now = seen.post, self.screen, self.screen.elapsed()
+        post, screen = seen.post, self.screen
+        panel = _PANELS.get(seen.kind)
+        if panel is not None:
+            if panel.milestone:
+                self.milestones.setdefault(panel.milestone, screen.elapsed())
+            screen.panel(panel.title, "sev1bot", post.message, style=panel.style)
+            return
         match seen.kind:
-            case "board":
-                self.milestones.setdefault("board", now)
-                screen.panel("Status board", "sev1bot", post.message, style="cyan")
             case "stage":
                 screen.stage_root(post.message)
             case "item":
                 screen.item(post.message)
-                if len(self.of_kind("item")) == self.checklist_size:
-                    self.milestones.setdefault("checklist", now)
-                    stages = len(self.of_kind("stage"))
-                    screen.note(
-                        f"Checklist posted: {stages} stages, {self.checklist_size} items, one per post"
-                    )
-            case "ping":
-                self.milestones.setdefault("ping", now)
-                screen.panel("CEO ping (escalation)", "sev1bot", post.message, style="red")
-            case "resolution":
-                self.milestones.setdefault("resolved", now)
-                screen.panel("Resolved", "sev1bot", post.message, style="green")
-            case "reminder":
-                self.milestones.setdefault("reminder", now)
-                screen.panel("Deadline reminder", "sev1bot", post.message, style="yellow")
-            case "update":
-                screen.panel("Status update", "sev1bot", post.message)
+                self._note_checklist_done()
             case "human":
                 screen.human_post(self._names.get(post.user_id, "?"), post.message)
             case "system":
@@ -271,6 +276,13 @@ class Watcher:
                     screen.system_post(post.message)
             case _:
                 screen.panel("Post", "sev1bot", post.message)
+
+    def _note_checklist_done(self) -> None:
+        """Once the last item post arrives: mark the milestone and say what was posted."""
+        if len(self.of_kind("item")) == self.checklist_size:
+            self.milestones.setdefault("checklist", self.screen.elapsed())
+            stages = len(self.of_kind("stage"))
+            self.screen.note(f"Checklist posted: {stages} stages, {self.checklist_size} items, one per post")
 
     def _show_edit(self, before: Seen, after: Seen) -> None:
         old, new = before.post, after.post

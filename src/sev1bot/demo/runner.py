@@ -97,67 +97,20 @@ async def play(options: Options, screen: Screen | None = None) -> int:
             if missing:
                 raise DemoSetupError(f"the sandbox seed lacks the demo's people: {', '.join(missing)}")
             return await _with_bot(sandbox, demo, timings, screen, options, Path(tmp))
-    return 1  # not reached: the sandbox block returns
 
 
 async def _with_bot(
     sandbox: Sandbox, demo: DemoPlaybook, timings: Timings, screen: Screen, options: Options, tmp: Path
 ) -> int:
-    port = free_port()
-    env = {
-        "MATTERMOST_URL": sandbox.url,
-        "MATTERMOST_TOKEN": sandbox.tokens[sandbox.bot.username],
-        "MATTERMOST_TEAM": sandbox.team.name,
-        "SEV1BOT_DATABASE_URL": f"sqlite:///{tmp / 'sev1bot.db'}",
-        "SEV1BOT_LISTEN": f"127.0.0.1:{port}",
-        "SEV1BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SEV1BOT_PLAYBOOKS": str(demo.directory),
-    }
-    settings = Settings.from_env(env)
-    bot = Bot(settings, load_configured_playbooks(settings, env))
-    screen.title(
-        f'sev1bot demo: a scripted Sev 1 on the "{demo.playbook.title}" playbook',
-        [
-            f"Mattermost sandbox: {sandbox.url} (team {sandbox.team.name}); sev1bot: {settings.public_url},"
-            " temporary SQLite database.",
-            "The responders act through the Mattermost API as their apps do; below is @alice's view.",
-            "Time is compressed in a demo copy of the playbook:",
-            *(f"  {change}" for change in demo.changes),
-        ],
-    )
+    bot, settings = _demo_bot(sandbox, demo, tmp)
+    _show_title(screen, sandbox, demo, settings)
     stop = asyncio.Event()
     task = asyncio.create_task(bot.run(stop), name="sev1bot")
     watchers: list[Watcher] = []
-    people = Responders(
-        "127.0.0.1",
-        sandbox.port,
-        sandbox.team.id,
-        sandbox.tokens,
-        {name: user.id for name, user in sandbox.users.items()},
-        screen,
-    )
+    people = _responders(sandbox, screen)
     try:
         await _bot_ready(bot, task)
-        size = len(demo.playbook.keys())
-        alice = Watcher(
-            sandbox.url,
-            await people.app("alice"),
-            sandbox.tokens["alice"],
-            "alice",
-            sandbox.bot.username,
-            screen,
-            checklist_size=size,
-        )
-        ceo = Watcher(
-            sandbox.url,
-            await people.app("ian.tien"),
-            sandbox.tokens["ian.tien"],
-            "ian.tien",
-            sandbox.bot.username,
-            screen,
-            follow_incident=False,
-            follow_dms=True,
-        )
+        alice, ceo = await _watchers(sandbox, people, screen, checklist_size=len(demo.playbook.keys()))
         watchers += [alice, ceo]
         for watcher in watchers:
             await watcher.start()
@@ -183,6 +136,72 @@ async def _with_bot(
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 15)
+
+
+def _demo_bot(sandbox: Sandbox, demo: DemoPlaybook, tmp: Path) -> tuple[Bot, Settings]:
+    """The bot ``sev1bot run`` starts, set up for the sandbox, a temporary SQLite file and a free port."""
+    port = free_port()
+    env = {
+        "MATTERMOST_URL": sandbox.url,
+        "MATTERMOST_TOKEN": sandbox.tokens[sandbox.bot.username],
+        "MATTERMOST_TEAM": sandbox.team.name,
+        "SEV1BOT_DATABASE_URL": f"sqlite:///{tmp / 'sev1bot.db'}",
+        "SEV1BOT_LISTEN": f"127.0.0.1:{port}",
+        "SEV1BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SEV1BOT_PLAYBOOKS": str(demo.directory),
+    }
+    settings = Settings.from_env(env)
+    return Bot(settings, load_configured_playbooks(settings, env)), settings
+
+
+def _show_title(screen: Screen, sandbox: Sandbox, demo: DemoPlaybook, settings: Settings) -> None:
+    screen.title(
+        f'sev1bot demo: a scripted Sev 1 on the "{demo.playbook.title}" playbook',
+        [
+            f"Mattermost sandbox: {sandbox.url} (team {sandbox.team.name}); sev1bot: {settings.public_url},"
+            " temporary SQLite database.",
+            "The responders act through the Mattermost API as their apps do; below is @alice's view.",
+            "Time is compressed in a demo copy of the playbook:",
+            *(f"  {change}" for change in demo.changes),
+        ],
+    )
+
+
+def _responders(sandbox: Sandbox, screen: Screen) -> Responders:
+    return Responders(
+        "127.0.0.1",
+        sandbox.port,
+        sandbox.team.id,
+        sandbox.tokens,
+        {name: user.id for name, user in sandbox.users.items()},
+        screen,
+    )
+
+
+async def _watchers(
+    sandbox: Sandbox, people: Responders, screen: Screen, checklist_size: int
+) -> tuple[Watcher, Watcher]:
+    """@alice's view of the incident channel, and the CEO's, who follows his direct messages."""
+    alice = Watcher(
+        sandbox.url,
+        await people.app("alice"),
+        sandbox.tokens["alice"],
+        "alice",
+        sandbox.bot.username,
+        screen,
+        checklist_size=checklist_size,
+    )
+    ceo = Watcher(
+        sandbox.url,
+        await people.app("ian.tien"),
+        sandbox.tokens["ian.tien"],
+        "ian.tien",
+        sandbox.bot.username,
+        screen,
+        follow_incident=False,
+        follow_dms=True,
+    )
+    return alice, ceo
 
 
 async def _bot_ready(bot: Bot, task: asyncio.Task[None]) -> None:

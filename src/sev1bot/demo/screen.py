@@ -49,34 +49,39 @@ def render_markdown(message: str) -> Group:
     """A whole post: headings, paragraphs (each line kept, as Mattermost does), quotes, lists and tables."""
     parts: list[RenderableType] = []
     table: list[list[str]] = []
-
-    def flush_table() -> None:
-        if not table:
-            return
-        grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0))
-        for cell in table[0]:
-            grid.add_column(inline(cell))
-        for row in table[1:]:
-            grid.add_row(*(inline(cell) for cell in row))
-        parts.append(grid)
-        table.clear()
-
     for line in message.split("\n"):
         if line.startswith("|"):
             if not _TABLE_RULE.match(line):
                 table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
             continue
-        flush_table()
-        if line.startswith("#"):
-            parts.append(inline("**" + line.lstrip("#").strip() + "**"))
-        elif line.startswith(">"):
-            parts.append(Text("▌ ", style="dim") + inline(line[1:].strip()))
-        elif line.startswith("- "):
-            parts.append(Text("• ") + inline(line[2:]))
-        else:
-            parts.append(inline(line))
-    flush_table()
+        if table:
+            parts.append(_table(table))
+            table = []
+        parts.append(_markdown_line(line))
+    if table:
+        parts.append(_table(table))
     return Group(*parts)
+
+
+def _table(rows: list[list[str]]) -> Table:
+    """A markdown table's rows (the first is the header) as a rich table."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0))
+    for cell in rows[0]:
+        grid.add_column(inline(cell))
+    for row in rows[1:]:
+        grid.add_row(*(inline(cell) for cell in row))
+    return grid
+
+
+def _markdown_line(line: str) -> Text:
+    """One line outside a table: a heading (shown bold), a quote, a list item or a paragraph line."""
+    if line.startswith("#"):
+        return inline("**" + line.lstrip("#").strip() + "**")
+    if line.startswith(">"):
+        return Text("▌ ", style="dim") + inline(line[1:].strip())
+    if line.startswith("- "):
+        return Text("• ") + inline(line[2:])
+    return inline(line)
 
 
 class Screen:

@@ -124,7 +124,15 @@ class Scenario:
         await self.pause()
 
     async def play(self) -> None:
-        s, people, alice = self.timings, self.people, self.alice
+        await self.open_incident()
+        await self.first_response()
+        await self.escalation()
+        await self.resolution()
+        await self.follow_ups()
+
+    async def open_incident(self) -> None:
+        """@alice starts the incident from town square, waits for the checklist and brings in her team."""
+        people, alice = self.people, self.alice
         await people.slash("alice", self.town_square_id, "~town-square", f'start "{CUSTOMER}" {SUMMARY}')
         await alice.until(lambda: alice.incident, WAIT, "the incident channel")
         size = alice.checklist_size
@@ -133,6 +141,9 @@ class Scenario:
         await people.add("alice", self.channel(), self.where(), ["bob", "carol"])
         await alice.until(lambda: "carol" in self.members(), WAIT, "@bob and @carol to join")
 
+    async def first_response(self) -> None:
+        """The team works the checklist: reactions, an assignment, a chat line and a status update."""
+        people, alice = self.people, self.alice
         await self.react_and_see("alice", "1.1", "white_check_mark", "done by @alice")
         await self.react_and_see("alice", "1.2", "white_check_mark", "done by @alice")
         await self.react_and_see("bob", "1.3", "heavy_check_mark", "done by @bob")
@@ -153,7 +164,10 @@ class Scenario:
         await alice.until(lambda: alice.of_kind("update"), WAIT, "the status update")
         await self.pause()
 
-        within = s.escalate_after + WAIT
+    async def escalation(self) -> None:
+        """The escalation timer pings the CEO, who checks his item; @carol finishes hers."""
+        alice = self.alice
+        within = self.timings.escalate_after + WAIT
         await alice.until(lambda: alice.of_kind("ping"), within, "the CEO escalation ping")
         await self.ceo.until(lambda: self.ceo.dms, WAIT, "the CEO's direct message")
         await alice.until(
@@ -165,13 +179,16 @@ class Scenario:
         await self.react_and_see("ian.tien", "1.4", "white_check_mark", "done by @ian.tien")
         await self.react_and_see("carol", "2.1", "white_check_mark", "done by @carol")
 
-        await people.slash(
+    async def resolution(self) -> None:
+        await self.people.slash(
             "jason.blais", self.channel(), self.where(), "resolve Fixed by dot release 10.11.2"
         )
-        await alice.until(lambda: alice.of_kind("resolution"), WAIT, "the resolution")
+        await self.alice.until(lambda: self.alice.of_kind("resolution"), WAIT, "the resolution")
         await self.pause()
 
-        # Follow-up deadlines: wait for the retrospective's "due soon" reminder, then do it.
+    async def follow_ups(self) -> None:
+        """Follow-up deadlines: wait for the retrospective's "due soon" reminder, then do it."""
+        s, alice = self.timings, self.alice
         await alice.until(
             lambda: any("Complete incident retrospective" in p.message for p in alice.of_kind("reminder")),
             s.deadlines[1] + WAIT,

@@ -206,7 +206,7 @@ class WebSocketClient:
                     await self._set_state(ConnectionState.CONNECTING, None)
                 outcome = await self._connect_once(session)
                 if self._closing:
-                    break
+                    break  # type: ignore[unreachable]  # close() may set it during the await
                 failures = 0 if outcome.confirmed and outcome.kind != "protocol" else failures + 1
                 delay = backoff_delay(failures, self._backoff_base, self._backoff_cap, self._rng)
                 await self._report(outcome, failures, delay)
@@ -330,7 +330,7 @@ class WebSocketClient:
             timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
         )
 
-    async def _serve(self, ws: aiohttp.ClientWebSocketResponse, resuming: bool) -> _Outcome:
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse, resuming: bool) -> _Outcome:  # noqa: C901  one read loop: ping, pong timeout and frame kinds together
         """Read one connection until it ends; ping on schedule; check seq; deliver events."""
         loop = asyncio.get_running_loop()
         conn = _Connection(resuming)
@@ -374,7 +374,7 @@ class WebSocketClient:
                 return _Outcome(conn.confirmed, f"websocket error: {type(msg.data).__name__}: {msg.data}")
             else:  # CLOSE, CLOSING, CLOSED
                 if self._closing:
-                    break
+                    break  # type: ignore[unreachable]  # close() may set it during the await
                 return _Outcome(conn.confirmed, self._describe_close(msg, conn))
         return _Outcome(conn.confirmed, "closed by the client", "closed")
 
@@ -388,7 +388,7 @@ class WebSocketClient:
             reason += " before hello (was the token rejected?)"
         return reason
 
-    async def _handle_text(self, text: str, conn: _Connection) -> str | None:
+    async def _handle_text(self, text: str, conn: _Connection) -> str | None:  # noqa: C901  the protocol checks of a frame, in order
         """Handle one text frame; return a protocol problem that calls for a resync, else None."""
         try:
             frame = json.loads(text)

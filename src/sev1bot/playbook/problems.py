@@ -117,47 +117,75 @@ def _strip_optional(annotation: Any) -> Any:
 def explain(error: ErrorDetails, model: type[BaseModel]) -> str:
     """One pydantic error as a sentence (without its location)."""
     kind, loc, value, ctx = error["type"], error["loc"], error.get("input"), error.get("ctx") or {}
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {describe(value)}"
+    if kind in _BOUND:
+        return f"must be {_BOUND[kind]} {next(iter(ctx.values()), '?')}, not {value!r}"
+    if kind in {"missing", "extra_forbidden", "invalid_key"}:
+        return _explain_key(kind, loc, value, model)
+    if kind.startswith("string_"):
+        return _explain_text(kind, value, ctx) or _default(error)
+    if kind == "too_short":
+        field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+        return _NEEDS_ONE.get(field, f"must list at least {ctx.get('min_length')} entries")
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind == "recursion_loop":
+        return "refers back to itself through a YAML alias"
+    return _default(error)
+
+
+_EXPECTED = {  # error kinds that mean "expected this type, got that value"
+    "list_type": "a list",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+    "dict_type": "a mapping of keys to values",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+}
+_BOUND = {
+    "greater_than_equal": "at least",
+    "less_than_equal": "at most",
+    "greater_than": "more than",
+    "less_than": "less than",
+}
+
+
+def _explain_key(kind: str, loc: Loc, value: Any, model: type[BaseModel]) -> str:
+    """A mapping key that is missing, not allowed here, or not text."""
     if kind == "missing":
         return f"missing required key {loc[-1]!r}"
-    if kind == "extra_forbidden":
-        allowed = allowed_keys(model, loc[:-1])
-        text = f"unknown key {loc[-1]!r} (allowed: {', '.join(allowed)})"
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        return text + (f"; did you mean {close[0]!r}?" if close else "")
     if kind == "invalid_key":
         return f"keys must be text, not {describe(value)}"
+    allowed = allowed_keys(model, loc[:-1])
+    text = f"unknown key {loc[-1]!r} (allowed: {', '.join(allowed)})"
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    return text + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _explain_text(kind: str, value: Any, ctx: dict[str, Any]) -> str | None:
+    """A text value of the wrong type, length or pattern; None for a ``string_*`` kind not covered here."""
     if kind == "string_type":
         return f"expected text, got {describe(value)}{_quote_hint(value)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
         return f"is longer than {ctx.get('max_length')} characters"
-    if kind == "string_pattern_mismatch":
-        if ctx.get("pattern") == SLUG_PATTERN:
-            return f"{value!r} is not a valid id: use lower-case letters, digits, '-' and '_' (e.g. 'fix-1')"
-        if ctx.get("pattern") == USERNAME_PATTERN:
-            return (
-                f"{value!r} is not a valid Mattermost username: "
-                "use 1-64 lower-case letters, digits, '.', '-' and '_'"
-            )
-        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
-    if kind == "too_short":
-        field = next((part for part in reversed(loc) if isinstance(part, str)), "")
-        return _NEEDS_ONE.get(field, f"must list at least {ctx.get('min_length')} entries")
-    if kind == "list_type":
-        return f"expected a list, got {describe(value)}"
-    if kind in {"model_type", "model_attributes_type", "dict_type"}:
-        return f"expected a mapping of keys to values, got {describe(value)}"
-    if kind in {"bool_type", "bool_parsing"}:
-        return f"expected true or false, got {describe(value)}"
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return f"expected a whole number, got {describe(value)}"
-    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
-        words = {"greater_than_equal": "at least", "less_than_equal": "at most", "greater_than": "more than"}
-        bound = next(iter(ctx.values()), "?")
-        return f"must be {words.get(kind, 'less than')} {bound}, not {value!r}"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "recursion_loop":
-        return "refers back to itself through a YAML alias"
+    if kind != "string_pattern_mismatch":
+        return None
+    if ctx.get("pattern") == SLUG_PATTERN:
+        return f"{value!r} is not a valid id: use lower-case letters, digits, '-' and '_' (e.g. 'fix-1')"
+    if ctx.get("pattern") == USERNAME_PATTERN:
+        return (
+            f"{value!r} is not a valid Mattermost username: "
+            "use 1-64 lower-case letters, digits, '.', '-' and '_'"
+        )
+    return f"{value!r} does not match the pattern {ctx.get('pattern')}"
+
+
+def _default(error: ErrorDetails) -> str:
+    """pydantic's own message, as the end of a sentence."""
     return error["msg"][:1].lower() + error["msg"][1:]

@@ -127,6 +127,10 @@ def describe_type(tp: Any, metadata: list[Any] | None = None) -> str:
         return f"list of {describe_type(args[0])}" + _length(metadata)
     if origin is dict:
         return f"mapping of {describe_type(args[0])} to {describe_type(args[1])}"
+    return _describe_scalar(tp, metadata)
+
+
+def _describe_scalar(tp: Any, metadata: list[Any]) -> str:
     if tp is timedelta:
         positive = any(any(m is p for p in _POSITIVE_ONLY) for m in metadata)
         return "[duration](#durations)" + (", more than 0s" if positive else "")
@@ -137,15 +141,19 @@ def describe_type(tp: Any, metadata: list[Any] | None = None) -> str:
         bounds = f" from {low} to {high}" if low is not None and high is not None else ""
         return "whole number" + bounds
     if tp is str:
-        pattern = _constraint(metadata, "pattern")
-        if pattern == SLUG_PATTERN:
-            return "[id](#ids-and-usernames)"
-        if pattern == USERNAME_PATTERN:
-            return "[username](#ids-and-usernames)"
-        if pattern is not None:
-            return f"text matching `{pattern}`"
-        return "text" + (", not empty" if _constraint(metadata, "min_length") else "")
+        return _describe_text(metadata)
     raise TypeError(f"reference: no description for the type {tp!r}; teach describe_type about it")
+
+
+def _describe_text(metadata: list[Any]) -> str:
+    pattern = _constraint(metadata, "pattern")
+    if pattern == SLUG_PATTERN:
+        return "[id](#ids-and-usernames)"
+    if pattern == USERNAME_PATTERN:
+        return "[username](#ids-and-usernames)"
+    if pattern is not None:
+        return f"text matching `{pattern}`"
+    return "text" + (", not empty" if _constraint(metadata, "min_length") else "")
 
 
 def _constraint(metadata: list[Any], name: str) -> Any:

@@ -160,6 +160,15 @@ class Playbook(Strict):
 
         The loader reports these with file positions; models built in code can call this directly.
         """
+        return [
+            *self._item_id_problems(),
+            *self._deadline_problems(),
+            *self._resolution_problems(),
+            *self._role_problems(),
+            *self._reaction_problems(),
+        ]
+
+    def _item_id_problems(self) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []
         seen_items: dict[str, str] = {}
         for key in self.keys():
@@ -174,6 +183,10 @@ class Playbook(Strict):
                 )
             else:
                 seen_items[item_id] = key
+        return problems
+
+    def _deadline_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
         seen_deadlines: set[str] = set()
         for d, deadline in enumerate(self.deadlines):
             if deadline.id in seen_deadlines:
@@ -181,13 +194,21 @@ class Playbook(Strict):
             seen_deadlines.add(deadline.id)
             if self.item_key(deadline.item) is None:
                 problems.append((("deadlines", d, "item"), self._unknown_item(deadline.item)))
-        for r, ref in enumerate(self.resolution.items):
-            if self.item_key(ref) is None:
-                problems.append((("resolution", "items", r), self._unknown_item(ref)))
+        return problems
+
+    def _resolution_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = [
+            (("resolution", "items", r), self._unknown_item(ref))
+            for r, ref in enumerate(self.resolution.items)
+            if self.item_key(ref) is None
+        ]
         if not self.resolution.command and not self.resolution.items:
             problems.append(
                 (("resolution",), "nothing could resolve an incident: set command: true or list items")
             )
+        return problems
+
+    def _role_problems(self) -> list[tuple[Loc, str]]:
         role_lists: list[tuple[Loc, list[str]]] = [
             (("invite",), self.invite),
             (("permissions", "resolve"), self.permissions.resolve),
@@ -195,19 +216,20 @@ class Playbook(Strict):
         ]
         if self.escalation is not None:
             role_lists.append((("escalation", "notify"), self.escalation.notify))
-        for where, names in role_lists:
-            problems.extend(
-                ((*where, n), self._unknown_role(name))
-                for n, name in enumerate(names)
-                if name not in self.roles
-            )
+        return [
+            ((*where, n), self._unknown_role(name))
+            for where, names in role_lists
+            for n, name in enumerate(names)
+            if name not in self.roles
+        ]
+
+    def _reaction_problems(self) -> list[tuple[Loc, str]]:
         checks = set(self.reactions.check)
-        for n, emoji in enumerate(self.reactions.skip):
-            if emoji in checks:
-                problems.append(
-                    (("reactions", "skip", n), f"emoji {emoji!r} cannot both check and skip an item")
-                )
-        return problems
+        return [
+            (("reactions", "skip", n), f"emoji {emoji!r} cannot both check and skip an item")
+            for n, emoji in enumerate(self.reactions.skip)
+            if emoji in checks
+        ]
 
     def _unknown_item(self, ref: str) -> str:
         return f"unknown item {ref!r}: name an item by its id or as stage.item, e.g. 2.3"
