@@ -106,6 +106,17 @@ def backoff_delay(failures: int, base: float, cap: float, rng: random.Random) ->
     return rng.uniform(0.0, min(cap, base * 2 ** min(failures, 32)))
 
 
+def _check_token(token: str) -> None:
+    if not token or token.strip() != token:
+        raise ValueError("the websocket token is empty or has surrounding whitespace")
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
 class WebSocketClient:
     def __init__(
         self,
@@ -126,16 +137,13 @@ class WebSocketClient:
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if not token or token.strip() != token:
-            raise ValueError("the websocket token is empty or has surrounding whitespace")
-        for name, value in [
-            ("ping_interval", ping_interval),
-            ("silence_timeout", silence_timeout),
-            ("connect_timeout", connect_timeout),
-            ("probe_every", probe_every),
-        ]:
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+        _check_token(token)
+        _check_positive(
+            ping_interval=ping_interval,
+            silence_timeout=silence_timeout,
+            connect_timeout=connect_timeout,
+            probe_every=probe_every,
+        )
         if failures_before_failed < 1:
             raise ValueError(f"failures_before_failed must be at least 1, got {failures_before_failed}")
         if not 0 < backoff_base <= backoff_cap:
