@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -453,18 +452,6 @@ async def test_action_bad_bodies(start: Start) -> None:
 
 
 # -- end to end through the sandbox -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Any]:
-    try:
-        from sev1bot.sandbox.app import Sandbox
-    except ImportError as exc:  # pragma: no cover - only while the sandbox is being written
-        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-            pytest.fail(f"the sandbox cannot be imported ({exc}) (CI=true: failing instead of skipping)")
-        pytest.skip(f"the sandbox cannot be imported yet: {exc}")
-    async with Sandbox.running() as sb:
-        yield sb
 
 
 async def wait_for(check: Callable[[], bool]) -> None:

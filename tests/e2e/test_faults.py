@@ -51,6 +51,7 @@ from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import WebSocketClient
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.service.app import Bot, load_configured_playbooks
+from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
 
@@ -133,10 +134,12 @@ async def test_reactions_while_the_websocket_is_down_are_replayed_on_resume(
     assert state.items["1.1"].by == "stu.doherty" and state.items["2.1"].status is ItemStatus.SKIPPED
 
 
-async def test_reactions_the_server_no_longer_has_are_reconciled(tmp_path: Path, playbook_dir: Path) -> None:
+async def test_reactions_the_server_no_longer_has_are_reconciled(
+    tmp_path: Path, playbook_dir: Path, start_sandbox: SandboxStarter
+) -> None:
     # A server that forgets a dropped connection after 0.2 s: the resume is refused and the bot must
     # find the missed reactions itself.
-    async with Sandbox.running(inactive_connection_ttl=0.2) as sandbox:
+    async with start_sandbox(inactive_connection_ttl=0.2) as sandbox:
         humans = Humans(sandbox)
         env = bot_env(sandbox, f"sqlite:///{tmp_path / 'bot.db'}", playbook_dir, free_port())
         async with bot_running(env) as running:
