@@ -279,11 +279,9 @@ async def test_slow_handler_acks_then_answers_via_response_url(
     bot = await start(Handler(delay=0.6), ack_timeout=0.15)
     began = time.monotonic()
     async with await post_command(bot, command_form(response_url=hook)) as resp:
-        acked = time.monotonic()
         assert resp.status == 200
         assert await resp.json() == {"response_type": "ephemeral", "text": WORKING_TEXT}
-    assert acked - began < 0.5
-    assert received.empty()
+    assert received.empty()  # acked before the slow work answered: the order, not a speed (that is bench's)
     at, answer = await asyncio.wait_for(received.get(), timeout=5)
     assert answer == {
         "response_type": "in_channel",
@@ -500,9 +498,8 @@ async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any)
 
         handler.delay = 0.5  # too slow: acked at once, answered later through response_url
         run["command"] = "/sev1 status"
-        began = time.monotonic()
         answer = (await alice.post("/api/v4/commands/execute", run)).json(200)
-        assert answer["text"] == WORKING_TEXT and time.monotonic() - began < 0.45
+        assert answer["text"] == WORKING_TEXT  # the ack, before the work's result is posted below
         await wait_for(lambda: sandbox.posts_in(town.id)[-1].message == "done: status")
 
 

@@ -326,8 +326,25 @@ async def run_script(sandbox: Sandbox, humans: Humans, channel_id: str) -> None:
         await (react if action == "add" else unreact)(humans, who, post_id, emoji)
 
 
+CLEAN_FINAL = {
+    "1.1": ("done", "stu.doherty", "reaction"),
+    "1.2": ("open", None, None),
+    "1.3": ("skipped", "jason.blais", "reaction"),
+    "1.4": ("done", "jason.blais", "reaction"),
+    "2.1": ("done", "brent.fox", "reaction"),
+    "2.2": ("done", "alice", "reaction"),
+    "2.3": ("open", None, None),
+}
+
+
 def final_items(state: IncidentState) -> dict[str, tuple[str, str | None, str | None]]:
     return {k: (state.items[k].status.value, state.items[k].by, state.items[k].via) for k in TOUCHED}
+
+
+async def settled(running: RunningBot) -> dict[str, tuple[str, str | None, str | None]] | None:
+    items = final_items(await incident(running))
+    assert items == CLEAN_FINAL, items
+    return items
 
 
 @pytest.mark.parametrize("mode", ["app", "wire"])
@@ -346,25 +363,17 @@ async def test_duplicate_and_out_of_order_events_end_in_the_clean_state(
                 assert "Started" in answer["text"], answer
                 channel_id = await until(partial(channel_named, sandbox, f"run-{run}"), 20, "the checklist")
                 await run_script(sandbox, humans, channel_id)
-                await asyncio.sleep(1.0)  # let held-back and replayed events arrive
-                await until(partial(is_checked, sandbox, channel_id, "2.1"), 10, "the run to settle")
-                await asyncio.sleep(0.5)
-                results[run] = final_items(await incident(running))
+                # the barrier: every touched item in its final state (held-back and replayed events arrived);
+                # a run that ends elsewhere times out showing the last state seen
+                results[run] = await eventually(
+                    lambda: settled(running), 20, f"the {run} run to reach the clean final state"
+                )
                 ws = websocket(running)
                 if tamper == "wire":
                     assert ws.counters.protocol_errors >= 1, "the client noticed the bad seq numbers"
                 if tamper != "clean":
                     assert proxy.swapped >= 2 and proxy.duplicated >= 4, (proxy.swapped, proxy.duplicated)
-    assert results["tampered"] == results["clean"]
-    assert results["clean"] == {
-        "1.1": ("done", "stu.doherty", "reaction"),
-        "1.2": ("open", None, None),
-        "1.3": ("skipped", "jason.blais", "reaction"),
-        "1.4": ("done", "jason.blais", "reaction"),
-        "2.1": ("done", "brent.fox", "reaction"),
-        "2.2": ("done", "alice", "reaction"),
-        "2.3": ("open", None, None),
-    }
+    assert results["tampered"] == results["clean"] == CLEAN_FINAL
 
 
 def channel_named(sandbox: Sandbox, suffix: str) -> str | None:
