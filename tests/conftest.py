@@ -1,4 +1,4 @@
-"""Shared fixtures: throwaway PostgreSQL databases and a migrated Store on each backend.
+"""Shared fixtures: throwaway PostgreSQL databases, a migrated Store per backend, checked sandboxes.
 
 PostgreSQL tests skip with the reason when no server is reachable, except under CI=true, where a
 missing server is a failure: CI must never pass by skipping.
@@ -6,9 +6,10 @@ missing server is a failure: CI must never pass by skipping.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openapi_core import OpenAPI
@@ -19,17 +20,7 @@ from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.contract import ContractChecker, load_contract
 from sev1bot.store import Store
 from sev1bot.store.tables import metadata
-
-
-def under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def unavailable(reason: str) -> None:
-    """Skip with ``reason``, or fail under CI=true."""
-    if under_ci():
-        pytest.fail(f"{reason} (CI=true: failing instead of skipping)", pytrace=False)
-    pytest.skip(reason)
+from testkit import CHECKS_OFF, SandboxStarter, checks_off, unavailable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pg_databases() -> Iterator[Databases]:
     problem = server_problem()
     if problem:
-        unavailable(problem)
+        unavailable(problem, check="PostgreSQL tests")
     databases = Databases()
     yield databases
     databases.drop_all()
@@ -116,25 +107,54 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def openapi_contract() -> OpenAPI | None:
-    """The official spec, parsed once per session; None (checks skipped) when ../shared is absent."""
+    """The official spec, parsed once per session; None (checks off, and said so) when ../shared is absent."""
     if not SPEC.is_file():
-        if under_ci():
-            pytest.fail(
-                f"the OpenAPI spec {SPEC.resolve()} is missing (CI=true: failing instead of skipping)"
-            )
+        checks_off("OpenAPI and websocket contract checks", f"the spec {SPEC.resolve()} is missing")
         return None
     return load_contract(SPEC.resolve())
 
 
 @pytest.fixture
-async def sandbox(request: pytest.FixtureRequest, openapi_contract: OpenAPI | None) -> AsyncIterator[Sandbox]:
-    checker = ContractChecker(openapi_contract) if openapi_contract is not None else None
-    async with Sandbox.running(contract=checker) as sb:
-        yield sb
-    if checker is None:
-        return
+async def start_sandbox(
+    request: pytest.FixtureRequest, openapi_contract: OpenAPI | None
+) -> AsyncIterator[SandboxStarter]:
+    """``async with start_sandbox(seed, **settings) as sb``: a sandbox for this test, contract-checked.
+
+    The only way tests start a sandbox: every request, response and websocket frame of each one is checked
+    against the spec, and any violation fails the test that caused it (after the test, with the list).
+    """
+    checkers: list[ContractChecker] = []
+
+    @asynccontextmanager
+    async def start(seed: Any = None, **settings: Any) -> AsyncIterator[Sandbox]:
+        checker = ContractChecker(openapi_contract) if openapi_contract is not None else None
+        if checker is not None:
+            checkers.append(checker)
+        async with Sandbox.running(seed, contract=checker, **settings) as sb:
+            yield sb
+
+    yield start
     bad_requests_expected = request.node.get_closest_marker("contract_bad_requests") is not None
-    problems = [v for v in checker.violations if not (bad_requests_expected and v.side == "request")]
+    problems = [
+        v for c in checkers for v in c.violations if not (bad_requests_expected and v.side == "request")
+    ]
     if problems:
         listed = "\n".join(f"  {v}" for v in problems)
-        pytest.fail(f"OpenAPI contract violations (spec {SPEC.name}):\n{listed}", pytrace=False)
+        pytest.fail(f"contract violations (spec {SPEC.name}):\n{listed}", pytrace=False)
+
+
+@pytest.fixture
+async def sandbox(start_sandbox: SandboxStarter) -> AsyncIterator[Sandbox]:
+    """A running sandbox with the default seed, contract-checked (see ``start_sandbox``)."""
+    async with start_sandbox() as sb:
+        yield sb
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly which checks did not run: a green run without them proves less."""
+    if not CHECKS_OFF:
+        return
+    terminalreporter.section("CHECKS THAT WERE OFF", sep="!", red=True, bold=True)
+    for check, reason in CHECKS_OFF.items():
+        terminalreporter.write_line(f"OFF: {check}: {reason}", red=True, bold=True)
+    terminalreporter.write_line("(CI=true turns each of these into a failure)", red=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -289,11 +288,9 @@ async def test_slow_handler_acks_then_answers_via_response_url(
     bot = await start(Handler(delay=0.6), ack_timeout=0.15, mattermost_url=hook)
     began = time.monotonic()
     async with await post_command(bot, command_form()) as resp:
-        acked = time.monotonic()
         assert resp.status == 200
         assert await resp.json() == {"response_type": "ephemeral", "text": WORKING_TEXT}
-    assert acked - began < 0.5
-    assert received.empty()
+    assert received.empty()  # acked before the slow work answered: the order, not a speed (that is bench's)
     at, answer = await asyncio.wait_for(received.get(), timeout=5)
     assert answer == {
         "response_type": "in_channel",
@@ -470,18 +467,6 @@ async def test_action_bad_bodies(start: Start) -> None:
 # -- end to end through the sandbox -------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Any]:
-    try:
-        from sev1bot.sandbox.app import Sandbox
-    except ImportError as exc:  # pragma: no cover - only while the sandbox is being written
-        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-            pytest.fail(f"the sandbox cannot be imported ({exc}) (CI=true: failing instead of skipping)")
-        pytest.skip(f"the sandbox cannot be imported yet: {exc}")
-    async with Sandbox.running() as sb:
-        yield sb
-
-
 async def wait_for(check: Callable[[], bool]) -> None:
     """Poll the sandbox's state (it offers no event to wait on) for up to 5 s."""
     for _ in range(250):
@@ -530,9 +515,8 @@ async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any)
 
         handler.delay = 0.5  # too slow: acked at once, answered later through response_url
         run["command"] = "/sev1 status"
-        began = time.monotonic()
         answer = (await alice.post("/api/v4/commands/execute", run)).json(200)
-        assert answer["text"] == WORKING_TEXT and time.monotonic() - began < 0.45
+        assert answer["text"] == WORKING_TEXT  # the ack, before the work's result is posted below
         await wait_for(lambda: sandbox.posts_in(town.id)[-1].message == "done: status")
 
 

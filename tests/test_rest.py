@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import socket
 import time
@@ -531,22 +530,6 @@ async def test_base_url_with_path_and_no_token_in_logs(
 # -- against the sandbox -------------------------------------------------------------------------------
 
 
-def under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Any]:
-    try:
-        from sev1bot.sandbox.app import Sandbox
-    except ImportError as exc:  # pragma: no cover - only while the sandbox is being written
-        if under_ci():
-            pytest.fail(f"the sandbox cannot be imported ({exc}) (CI=true: failing instead of skipping)")
-        pytest.skip(f"the sandbox cannot be imported yet: {exc}")
-    async with Sandbox.running() as sb:
-        yield sb
-
-
 @pytest.fixture
 async def bot(sandbox: Any) -> AsyncIterator[MattermostAPI]:
     async with MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"], **FAST) as client:
@@ -672,8 +655,9 @@ async def test_sandbox_faults_retried_and_posts_not_duplicated(sandbox: Any) -> 
         assert sandbox.count_requests("GET", f"/api/v4/channels/{channel.id}", status=429) >= 1
 
 
-async def test_sandbox_ephemeral_needs_a_system_admin(sandbox: Any, bot: MattermostAPI) -> None:
-    from sev1bot.sandbox.app import Sandbox
+async def test_sandbox_ephemeral_needs_a_system_admin(
+    sandbox: Any, bot: MattermostAPI, start_sandbox: Any
+) -> None:
     from sev1bot.sandbox.seed import Seed, SeedTeam, SeedUser
 
     channel = sandbox.channel("town-square")
@@ -684,7 +668,7 @@ async def test_sandbox_ephemeral_needs_a_system_admin(sandbox: Any, bot: Matterm
     seed = Seed(
         team=SeedTeam(name="ops", display_name="Ops"), users=[SeedUser(username="root", system_admin=True)]
     )
-    async with Sandbox.running(seed) as admin_box:
+    async with start_sandbox(seed) as admin_box:
         town = admin_box.channel("town-square")
         before = len(admin_box.posts_in(town.id))
         async with MattermostAPI(admin_box.url, admin_box.tokens["root"], **FAST) as root:

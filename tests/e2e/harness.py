@@ -11,8 +11,7 @@ import asyncio
 import os
 import re
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,9 @@ from mattermostautodriver import AsyncTypedDriver
 from sev1bot.config import Settings
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.service.app import Bot, load_configured_playbooks
+from testkit import eventually
+
+__all__ = ["eventually"]  # the one polling helper, re-exported for the e2e modules
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "playbooks" / "mme-sev1.yaml"
@@ -65,22 +67,6 @@ def bot_env(sandbox: Sandbox, db_url: str, playbooks: Path, port: int, **extra: 
         "SEV1BOT_PLAYBOOKS": str(playbooks),
         **extra,
     }
-
-
-async def eventually(check: Callable[[], Awaitable[T]], within: float = 10.0, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {within}s waiting for {what}; last seen: {last!r}")
 
 
 @dataclass

@@ -31,12 +31,8 @@ _ROOT = re.compile(r"^### (\d+) · ")
 
 
 async def until(check: Callable[[], T], within: float, what: str) -> T:
-    """``harness.eventually`` for a plain (not async) check."""
-
-    async def poll() -> T:
-        return check()
-
-    return await eventually(poll, within, what)
+    """``testkit.eventually`` with the arguments in the order these tests read best."""
+    return await eventually(check, within, what)
 
 
 def bot_posts(sandbox: Sandbox, channel_id: str) -> list[Post]:

@@ -51,6 +51,7 @@ from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import WebSocketClient
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.service.app import Bot, load_configured_playbooks
+from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
 
@@ -132,10 +133,12 @@ async def test_reactions_while_the_websocket_is_down_are_replayed_on_resume(
     assert state.items["1.1"].by == "stu.doherty" and state.items["2.1"].status is ItemStatus.SKIPPED
 
 
-async def test_reactions_the_server_no_longer_has_are_reconciled(tmp_path: Path, playbook_dir: Path) -> None:
+async def test_reactions_the_server_no_longer_has_are_reconciled(
+    tmp_path: Path, playbook_dir: Path, start_sandbox: SandboxStarter
+) -> None:
     # A server that forgets a dropped connection after 0.2 s: the resume is refused and the bot must
     # find the missed reactions itself.
-    async with Sandbox.running(inactive_connection_ttl=0.2) as sandbox:
+    async with start_sandbox(inactive_connection_ttl=0.2) as sandbox:
         humans = Humans(sandbox)
         env = bot_env(sandbox, f"sqlite:///{tmp_path / 'bot.db'}", playbook_dir, free_port())
         async with bot_running(env) as running:
@@ -322,8 +325,25 @@ async def run_script(sandbox: Sandbox, humans: Humans, channel_id: str) -> None:
         await (react if action == "add" else unreact)(humans, who, post_id, emoji)
 
 
+CLEAN_FINAL = {
+    "1.1": ("done", "stu.doherty", "reaction"),
+    "1.2": ("open", None, None),
+    "1.3": ("skipped", "jason.blais", "reaction"),
+    "1.4": ("done", "jason.blais", "reaction"),
+    "2.1": ("done", "brent.fox", "reaction"),
+    "2.2": ("done", "alice", "reaction"),
+    "2.3": ("open", None, None),
+}
+
+
 def final_items(state: IncidentState) -> dict[str, tuple[str, str | None, str | None]]:
     return {k: (state.items[k].status.value, state.items[k].by, state.items[k].via) for k in TOUCHED}
+
+
+async def settled(running: RunningBot) -> dict[str, tuple[str, str | None, str | None]] | None:
+    items = final_items(await incident(running))
+    assert items == CLEAN_FINAL, items
+    return items
 
 
 @pytest.mark.parametrize("mode", ["app", "wire"])
@@ -342,25 +362,17 @@ async def test_duplicate_and_out_of_order_events_end_in_the_clean_state(
                 assert "Started" in answer["text"], answer
                 channel_id = await until(partial(channel_named, sandbox, f"run-{run}"), 20, "the checklist")
                 await run_script(sandbox, humans, channel_id)
-                await asyncio.sleep(1.0)  # let held-back and replayed events arrive
-                await until(partial(is_checked, sandbox, channel_id, "2.1"), 10, "the run to settle")
-                await asyncio.sleep(0.5)
-                results[run] = final_items(await incident(running))
+                # the barrier: every touched item in its final state (held-back and replayed events arrived);
+                # a run that ends elsewhere times out showing the last state seen
+                results[run] = await eventually(
+                    lambda: settled(running), 20, f"the {run} run to reach the clean final state"
+                )
                 ws = websocket(running)
                 if tamper == "wire":
                     assert ws.counters.protocol_errors >= 1, "the client noticed the bad seq numbers"
                 if tamper != "clean":
                     assert proxy.swapped >= 2 and proxy.duplicated >= 4, (proxy.swapped, proxy.duplicated)
-    assert results["tampered"] == results["clean"]
-    assert results["clean"] == {
-        "1.1": ("done", "stu.doherty", "reaction"),
-        "1.2": ("open", None, None),
-        "1.3": ("skipped", "jason.blais", "reaction"),
-        "1.4": ("done", "jason.blais", "reaction"),
-        "2.1": ("done", "brent.fox", "reaction"),
-        "2.2": ("done", "alice", "reaction"),
-        "2.3": ("open", None, None),
-    }
+    assert results["tampered"] == results["clean"] == CLEAN_FINAL
 
 
 def channel_named(sandbox: Sandbox, suffix: str) -> str | None:

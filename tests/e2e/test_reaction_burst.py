@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +28,12 @@ from harness import (
     slash,
     unreact,
 )
-from openapi_core import OpenAPI
 from scenario import ITEMS, assert_checklist_once, bot_posts, item_post, start_incident, until
 
 from sev1bot.core import render
 from sev1bot.core.state import IncidentState, ItemStatus
 from sev1bot.sandbox.app import Sandbox
-from sev1bot.sandbox.contract import ContractChecker
+from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
 
@@ -186,16 +183,6 @@ async def test_a_burst_of_concurrent_reactions_ends_as_the_posts_say(
 # -- 2. reactions the bot missed -----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def checked_sandbox(openapi_contract: OpenAPI | None) -> AsyncIterator[Sandbox]:
-    """A sandbox that forgets a dropped connection after 0.2 s (no resume), contract-checked."""
-    checker = ContractChecker(openapi_contract) if openapi_contract is not None else None
-    async with Sandbox.running(contract=checker, inactive_connection_ttl=0.2) as sandbox:
-        yield sandbox
-    if checker is not None:
-        assert not checker.violations, "\n".join(str(v) for v in checker.violations)
-
-
 async def check(humans: Humans, channel_id: str, key: str) -> None:
     answer = await slash(humans, "alice", channel_id, f"check {key}")
     assert answer["text"].startswith("Done"), answer
@@ -249,9 +236,10 @@ def outcome(state: IncidentState, key: str) -> tuple[ItemStatus, str | None, str
 
 @pytest.mark.parametrize("away", ["websocket-gap", "bot-stopped"])
 async def test_reactions_missed_while_away_are_reconciled(
-    openapi_contract: OpenAPI | None, tmp_path: Path, playbook_dir: Path, away: str
+    start_sandbox: SandboxStarter, tmp_path: Path, playbook_dir: Path, away: str
 ) -> None:
-    async with checked_sandbox(openapi_contract) as sandbox:
+    # a server that forgets a dropped connection after 0.2 s (no resume)
+    async with start_sandbox(inactive_connection_ttl=0.2) as sandbox:
         humans = Humans(sandbox)
         try:
             env = bot_env(sandbox, f"sqlite:///{tmp_path / 'sev1bot.db'}", playbook_dir, free_port())

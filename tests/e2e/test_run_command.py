@@ -36,12 +36,11 @@ async def test_missing_settings_are_named_in_one_message() -> None:
 
 
 async def test_a_wrong_token_stops_the_bot_with_a_clear_error_that_does_not_show_the_token(
-    tmp_path: Path,
+    tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    async with Sandbox.running() as sandbox:
-        env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", ROOT / "playbooks", free_port())
-        env["MATTERMOST_TOKEN"] = "wrongtoken0123456789abcdef"
-        code, out = await run_cli(env)
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", ROOT / "playbooks", free_port())
+    env["MATTERMOST_TOKEN"] = "wrongtoken0123456789abcdef"
+    code, out = await run_cli(env)
     assert code == 1, out
     assert "401" in out or "token" in out.lower()
     assert "wrongtoken0123456789abcdef" not in out

@@ -14,6 +14,7 @@ import pytest
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.client import ApiClient
 from sev1bot.sandbox.seed import Seed, SeedError, load_seed
+from testkit import SandboxStarter
 
 ROLE_HOLDERS = {"brent.fox", "stu.doherty", "jason.blais", "ian.tien"}
 
@@ -34,7 +35,7 @@ async def test_every_seeded_person_has_a_working_distinct_token(sandbox: Sandbox
     assert sandbox.bot.is_bot and sandbox.state.team_member(sandbox.team.id, sandbox.bot.id).admin  # type: ignore[union-attr]
 
 
-async def test_seed_from_yaml_json_and_python(tmp_path: Path) -> None:
+async def test_seed_from_yaml_json_and_python(tmp_path: Path, start_sandbox: SandboxStarter) -> None:
     data = {
         "team": {"name": "ops", "display_name": "Ops"},
         "users": [{"username": "dana", "token": "fixedtokenfordana000000000"}],
@@ -45,13 +46,13 @@ async def test_seed_from_yaml_json_and_python(tmp_path: Path) -> None:
     (tmp_path / "seed.yml").write_text("team: {name: ops, display_name: Ops}\nusers: [{username: dana}]\n")
     from_json = load_seed(tmp_path / "seed.json")
     assert load_seed(tmp_path / "seed.yml").users[0].username == "dana"
-    async with Sandbox.running(from_json) as sb:
+    async with start_sandbox(from_json) as sb:
         assert sb.tokens["dana"] == "fixedtokenfordana000000000" and sb.bot.username == "pager"
         assert sb.bot.is_system_admin and sb.state.member_ids(sb.channel("general").id) == [
             sb.users["dana"].id
         ]
     python_seed = Seed(team={"name": "py", "display_name": "Py"}, users=[{"username": "erin"}])  # type: ignore[arg-type]
-    async with Sandbox.running(python_seed) as sb:
+    async with start_sandbox(python_seed) as sb:
         assert set(sb.users) == {"erin", "sev1bot"} and sb.team.name == "py"
 
 
@@ -79,11 +80,13 @@ async def test_seed_from_yaml_json_and_python(tmp_path: Path) -> None:
         ),
     ],
 )
-async def test_bad_seeds_say_what_and_where(tmp_path: Path, text: str, message: str) -> None:
+async def test_bad_seeds_say_what_and_where(
+    tmp_path: Path, text: str, message: str, start_sandbox: SandboxStarter
+) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(text)
     with pytest.raises(SeedError, match=message) as problem:
-        async with Sandbox.running(path):
+        async with start_sandbox(path):
             pass
     assert str(path) in str(problem.value)
 

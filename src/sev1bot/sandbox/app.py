@@ -54,6 +54,8 @@ class Sandbox:
         self.admin_token = self.config.admin_token or new_id()
         self.state = State()
         self.hub = Hub(self.state, self.config)
+        if contract is not None:
+            self.hub.check_frame = contract.check_frame
         self.posts = PostOps(self.state, self.hub, self.config)
         self.channels = ChannelOps(self.state, self.hub, self.posts)
         self.outbound = Outbound(self.config)

@@ -23,27 +23,30 @@ BUILT_IN_TRIGGERS = frozenset(
 )
 
 
-def _invalid(field: str, message: str) -> errors.AppError:
-    return errors.AppError(400, f"model.command.is_valid.{field}.app_error", message)
+def _invalid(error_id: str, message: str) -> errors.AppError:
+    return errors.AppError(400, error_id, message)
 
 
 def validate(command: Command) -> None:
     """``Command.IsValid`` plus the trigger rules of ``createCommand``."""
     if not is_valid_id(command.team_id):
-        raise _invalid("team_id", "Invalid team ID.")
+        raise _invalid("model.command.is_valid.team_id.app_error", "Invalid team ID.")
     if not 1 <= len(command.trigger) <= 128 or command.trigger.startswith("/") or " " in command.trigger:
-        raise _invalid("trigger", "Invalid trigger.")
+        raise _invalid("model.command.is_valid.trigger.app_error", "Invalid trigger.")
     if len(command.url) > 1024 or not command.url:
-        raise _invalid("url", "Invalid URL.")
+        raise _invalid("model.command.is_valid.url.app_error", "Invalid URL.")
     parts = urlsplit(command.url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise _invalid("url_http", "Invalid URL. Must be a valid URL and start with http:// or https://.")
+        raise _invalid(
+            "model.command.is_valid.url_http.app_error",
+            "Invalid URL. Must be a valid URL and start with http:// or https://.",
+        )
     if command.method not in {"P", "G"}:
-        raise _invalid("method", "Invalid Method.")
+        raise _invalid("model.command.is_valid.method.app_error", "Invalid Method.")
     if len(command.display_name) > 64:
-        raise _invalid("display_name", "Invalid title.")
+        raise _invalid("model.command.is_valid.display_name.app_error", "Invalid title.")
     if len(command.description) > 128:
-        raise _invalid("description", "Invalid description.")
+        raise _invalid("model.command.is_valid.description.app_error", "Invalid description.")
 
 
 class CommandRegistry:

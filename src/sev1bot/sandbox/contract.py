@@ -11,10 +11,15 @@ Where the server and the spec disagree the server wins, so these are not checked
   checked, and it must be an AppError;
 - the rate limiter's plain-text 429, which the spec documents in prose only;
 - ``/api/v4/websocket`` (no HTTP operation), ``/hooks/...`` (not API v4) and ``/sandbox/admin``.
+
+The spec says which fields are required for almost no schema; ``required.REQUIRED`` adds, for responses,
+the fields the server always writes. Every websocket frame the sandbox sends is checked too (see
+``frames``), and every error id must be one of ``error_ids.ERROR_IDS``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -39,6 +44,11 @@ from openapi_core.templating.paths.parsers import PathParser
 from openapi_core.templating.paths.util import template_path_len
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.validation.request.validators import V30RequestValidator
+
+from sev1bot.sandbox.error_ids import ERROR_IDS
+from sev1bot.sandbox.errors import INJECTED_DETAIL
+from sev1bot.sandbox.frames import FrameChecker
+from sev1bot.sandbox.required import REQUIRED
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +95,7 @@ class _NoSecurityRequestValidator(V30RequestValidator):
 
 @dataclass
 class Violation:
-    side: str  # "request" or "response"
+    side: str  # "request", "response" or "frame" (websocket)
     method: str
     path: str
     status: int | None
@@ -118,13 +128,52 @@ class _Response:
     headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
 
 
+_REQUEST_COPY = "{}_AsSent"  # the spec's own schema, kept for request bodies
+_SPEC_DATA: dict[int, dict[str, Any]] = {}  # id(OpenAPI) -> the spec it was built from, overlay applied
+
+
+def with_required(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with ``REQUIRED`` added to its response schemas; request bodies keep the spec's schemas."""
+    spec = copy.deepcopy(spec)
+    schemas = spec["components"]["schemas"]
+    missing = sorted(set(REQUIRED) - set(schemas))
+    if missing:
+        raise ValueError(f"required.REQUIRED names schemas the spec does not have: {', '.join(missing)}")
+    for name in REQUIRED:
+        schemas[_REQUEST_COPY.format(name)] = copy.deepcopy(schemas[name])
+    refs = {
+        f"#/components/schemas/{name}": f"#/components/schemas/{_REQUEST_COPY.format(name)}"
+        for name in REQUIRED
+    }
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                _retarget(operation["requestBody"], refs)
+    for name, required in REQUIRED.items():
+        schemas[name]["required"] = sorted({*schemas[name].get("required", ()), *required.fields})
+    return spec
+
+
+def _retarget(node: Any, refs: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        if node.get("$ref") in refs:
+            node["$ref"] = refs[node["$ref"]]
+        for value in node.values():
+            _retarget(value, refs)
+    elif isinstance(node, list):
+        for value in node:
+            _retarget(value, refs)
+
+
 @functools.cache
 def load_contract(spec_path: FilePath) -> OpenAPI:
-    """Parse and index the spec once per process (it is ~800 KB)."""
+    """Parse and index the spec, with the ``required`` overlay, once per process (it is ~800 KB)."""
     with spec_path.open(encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = with_required(yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     config = Config(request_validator_cls=_NoSecurityRequestValidator, path_finder_cls=IndexedPathFinder)
-    return OpenAPI.from_dict(data, config=config)
+    openapi = OpenAPI.from_dict(data, config=config)
+    _SPEC_DATA[id(openapi)] = data
+    return openapi
 
 
 def _describe(exc: BaseException) -> str:
@@ -141,10 +190,27 @@ def _describe(exc: BaseException) -> str:
     return "; ".join(dict.fromkeys(part for part in chain if part))
 
 
+def spec_of(openapi: OpenAPI) -> dict[str, Any]:
+    """The spec (``required`` overlay applied) that ``load_contract`` built ``openapi`` from."""
+    return _SPEC_DATA[id(openapi)]
+
+
 class ContractChecker:
     def __init__(self, openapi: OpenAPI) -> None:
         self.openapi = openapi
         self.violations: list[Violation] = []
+        self.frames = FrameChecker(_SPEC_DATA[id(openapi)]) if id(openapi) in _SPEC_DATA else None
+
+    def check_frame(self, text: str) -> None:
+        """A websocket frame the sandbox is about to send: its envelope and its event's data."""
+        if self.frames is None:
+            return
+        try:
+            problems = list(self.frames.problems(text))
+        except Exception as exc:  # never let a checker bug stop the sandbox's writer: report it instead
+            problems = [f"the frame checker failed on {text[:200]!r}: {exc!r}"]
+        for problem in problems:
+            self._record("frame", "WS", "/api/v4/websocket", None, problem)
 
     @staticmethod
     def exempt(path: str) -> bool:
@@ -181,6 +247,20 @@ class ContractChecker:
                 self._check_app_error(request, status, content_type, raw)
             else:
                 self._record("response", request.method, request.path, status, _describe(error))
+        if status >= 400:
+            self._check_error_id(request, status, raw)
+
+    def _check_error_id(self, request: web.Request, status: int, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return  # not an AppError: reported above
+        if not isinstance(body, dict) or body.get("detailed_error") == INJECTED_DETAIL:
+            return  # a failure a test injected, with whatever id it chose
+        error_id = body.get("id")
+        if isinstance(error_id, str) and error_id not in ERROR_IDS:
+            problem = f"error id {error_id!r} is not in error_ids.ERROR_IDS (ids the server really uses)"
+            self._record("response", request.method, request.path, status, problem)
 
     def _check_app_error(self, request: web.Request, status: int, content_type: str, raw: bytes) -> None:
         """An error status the spec does not list: the body must still be the server's AppError."""

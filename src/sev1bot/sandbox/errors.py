@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+INJECTED_DETAIL = "injected by the sandbox"  # the detailed_error of a failure a test injected
+
 
 class AppError(Exception):
     """An API error; rendered as ``{id, message, detailed_error, request_id, status_code}``."""
@@ -98,4 +100,5 @@ def post_not_found(detail: str = "") -> AppError:
 
 
 def command_not_found(detail: str = "") -> AppError:
-    return AppError(404, "api.command.invalid_command_id.app_error", "Unable to find the command.", detail)
+    """``Context.SetCommandNotFoundError`` (web/context.go): the server reuses a store id here."""
+    return AppError(404, "store.sql_command.save.get.app_error", "Unable to get the command.", detail)

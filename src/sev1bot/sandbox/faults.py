@@ -136,7 +136,7 @@ def fault_middleware(faults: Faults) -> Middleware:
         rule = faults.take_failure(method, path)
         if rule is not None:
             log.info("injecting %s into %s %s", rule.status, method, path)
-            raise errors.AppError(rule.status, rule.error_id, rule.message, "injected by the sandbox")
+            raise errors.AppError(rule.status, rule.error_id, rule.message, errors.INJECTED_DETAIL)
         response = await handler(request)
         if wait := faults.delay_for(method, path, after=True):
             await asyncio.sleep(wait)

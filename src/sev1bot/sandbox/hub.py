@@ -87,6 +87,7 @@ class Hub:
         self.state = state
         self.config = config
         self.connections: dict[str, Connection] = {}
+        self.check_frame: Callable[[str], None] | None = None  # the contract checker, when tests turn it on
 
     def register(self, connection: Connection) -> None:
         self.connections[connection.id] = connection

@@ -40,10 +40,10 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         response = error_response(errors.route_not_found(request.path), rid)
     except web.HTTPException:
         raise
-    except Exception as exc:  # the server answers a 500 AppError, never an HTML page
+    except Exception as exc:  # a sandbox bug: a 500 AppError (never an HTML page) the contract flags
         log.exception("sandbox handler failed on %s %s", request.method, request.path)
         error = errors.AppError(
-            500, "api.context.unexpected.app_error", "An unexpected error occurred.", repr(exc)
+            500, "sandbox.unexpected.app_error", "An unexpected error occurred.", repr(exc)
         )
         response = error_response(error, rid)
     if not response.prepared:

@@ -16,14 +16,16 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 MAX_BATCH = 1000
 
 
-def _invalid(field: str, message: str, detail: str = "") -> errors.AppError:
-    return errors.AppError(400, f"model.channel.is_valid.{field}.app_error", message, detail)
+def _invalid(error_id: str, message: str, detail: str = "") -> errors.AppError:
+    return errors.AppError(400, error_id, message, detail)
 
 
 def validate_channel(channel: Channel) -> None:
     """``Channel.IsValid`` for the fields a client can set."""
     if not 1 <= len(channel.display_name) <= 64:
-        raise _invalid("display_name", "Invalid display name.", f"id={channel.id}")
+        raise _invalid(
+            "model.channel.is_valid.display_name.app_error", "Invalid display name.", f"id={channel.id}"
+        )
     if (
         len(channel.name) < 2
         or len(channel.name) > 64
@@ -31,14 +33,16 @@ def validate_channel(channel: Channel) -> None:
         or "__" in channel.name
     ):
         raise _invalid(
-            "2_or_more", "Name must be 2 or more lowercase alphanumeric characters.", f"name={channel.name}"
+            "model.channel.is_valid.2_or_more.app_error",
+            "Name must be 2 or more lowercase alphanumeric characters.",
+            f"name={channel.name}",
         )
     if channel.type not in {"O", "P"}:
-        raise _invalid("type", "Invalid type.", f"type={channel.type}")
+        raise _invalid("model.channel.is_valid.type.app_error", "Invalid type.", f"type={channel.type}")
     if len(channel.header) > 1024:
-        raise _invalid("header", "Invalid header.")
+        raise _invalid("model.channel.is_valid.header.app_error", "Invalid header.")
     if len(channel.purpose) > 250:
-        raise _invalid("purpose", "Invalid purpose.")
+        raise _invalid("model.channel.is_valid.purpose.app_error", "Invalid purpose.")
 
 
 class ChannelOps:

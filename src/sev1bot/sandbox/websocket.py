@@ -84,6 +84,8 @@ class Socket:
             await self._wakeup.wait()
             self._wakeup.clear()
             while (frame := self.connection.next_frame()) is not None:
+                if self.hub.check_frame is not None:
+                    self.hub.check_frame(frame)
                 try:
                     await self.ws.send_str(frame)
                 except (ConnectionError, RuntimeError):
@@ -216,13 +218,16 @@ def _seq(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
+_WS_ERRORS = {
+    "no_action": ("api.web_socket_router.no_action.app_error", "No websocket action."),
+    "bad_seq": ("api.web_socket_router.bad_seq.app_error", "Invalid sequence for WebSocket message."),
+    "bad_action": ("api.web_socket_router.bad_action.app_error", "An invalid websocket action was used."),
+}
+
+
 def _ws_error(name: str, status: int) -> errors.AppError:
-    messages = {
-        "no_action": "No websocket action.",
-        "bad_seq": "Invalid sequence for WebSocket message.",
-        "bad_action": "An invalid websocket action was used.",
-    }
-    return errors.AppError(status, f"api.web_socket_router.{name}.app_error", messages[name])
+    error_id, message = _WS_ERRORS[name]
+    return errors.AppError(status, error_id, message)
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
