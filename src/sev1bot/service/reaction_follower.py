@@ -1,12 +1,11 @@
 """Reactions on item posts check, uncheck and skip their items: websocket events in, core events out.
 
 The websocket client awaits ``on_event`` before it reads the next frame. This room keeps that short: it
-finds the incident of the post (remembered after the first time: a post's ref never changes) and queues the
-reaction for that incident. One worker per incident takes what has queued up, in arrival order (so each
-post's reactions stay in order), brings the tracked reactions of each post up to date (``ReactionBook``) and
-decides the whole batch in one transaction, which renders the status board once per batch: what lets the
-bot keep up with a crowd. At most ``max_queued`` reactions wait in all; then ``on_event`` waits, the
-websocket stops reading, and the server's own limits apply.
+finds the incident of the post (remembered: a post's ref never changes) and queues the reaction for that
+incident (``IncidentQueues``: arrival order per incident, one bound in all, back-pressure to the socket).
+Each incident's worker brings the tracked reactions of each post up to date (``ReactionBook``) and decides
+the whole batch in one transaction, which renders the status board once per batch: what lets the bot keep
+up with a crowd.
 
 What cannot be applied (the database or the server is down) is on the server all the same: the follower is
 then ``behind`` until a ``catch_up`` reads every active incident's posts with their reactions.
@@ -19,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from sev1bot.background import Background
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import Decision, decide_in_turn
 from sev1bot.core.effects import ItemPost, PostRef
@@ -33,6 +31,7 @@ from sev1bot.mattermost.events import Reaction, ReactionAdded, ReactionRemoved, 
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import RawEvent
 from sev1bot.playbook.schema import Playbook
+from sev1bot.service.incident_queues import IncidentQueues
 from sev1bot.service.reactionbook import ReactionBook
 from sev1bot.service.spine import Spine
 from sev1bot.store.errors import StoreError
@@ -87,18 +86,12 @@ class ReactionFollower:
         self.bot_user_id = bot_user_id
         self.calendar = calendar
         self.clock = clock
-        self.max_queued = max_queued
         self.book = ReactionBook(ignore_user=bot_user_id)  # the bot's own reactions are never marks
         self._routes: dict[str, Route] = {}  # post id -> route
         self._synced: dict[str, int] = {}  # incident id -> newest post change seen by reconcile (ms)
-        self._queued: dict[str, list[_Queued]] = {}  # incident id -> reactions waiting, in arrival order
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._running = Background("deciding reactions")
+        self.queues = IncidentQueues(self._work, bound=max_queued, what="deciding reactions")
         self.behind = False  # a reaction could not be applied: catch up when the server and database can
         self.caught_up = False  # the last catch-up succeeded: nothing missed is left unapplied
-        self._backlog = 0
-        self._room = asyncio.Event()
-        self._room.set()
 
     # -- live ------------------------------------------------------------------------------------------
 
@@ -124,9 +117,9 @@ class ReactionFollower:
         incident_id, ref, playbook = route
         if not isinstance(ref, ItemPost):
             return
-        while self._backlog >= self.max_queued:
-            await self._room.wait()
-        self._queue(incident_id, [_Queued(ref.key, playbook, reaction, isinstance(event, ReactionAdded))])
+        await self.queues.put(
+            incident_id, [_Queued(ref.key, playbook, reaction, isinstance(event, ReactionAdded))]
+        )
 
     async def _route(self, post_id: str) -> Route | None:
         route = self._routes.get(post_id)
@@ -137,30 +130,15 @@ class ReactionFollower:
             self._routes[post_id] = route
         return route
 
-    def _queue(self, incident_id: str, queued: list[_Queued]) -> None:
-        self._queued.setdefault(incident_id, []).extend(queued)
-        self._backlog += len(queued)
-        if self._backlog >= self.max_queued:
-            self._room.clear()
-        if incident_id not in self._workers:
-            self._workers[incident_id] = self._running.spawn(self._work(incident_id))
-
-    async def _work(self, incident_id: str) -> None:
-        """Decide the incident's queued reactions, a batch at a time, until none are left."""
+    async def _work(self, incident_id: str, batch: list[_Queued]) -> None:
+        """Decide a batch of the incident's queued reactions, in arrival order."""
         try:
-            while batch := self._queued.pop(incident_id, None):
-                self._backlog -= len(batch)
-                if self._backlog < self.max_queued:
-                    self._room.set()
-                try:
-                    pending = [p for q in batch if (p := await self._tracked(q)) is not None]
-                    if pending:
-                        await self._follow(incident_id, pending)
-                except (StoreError, MattermostError) as exc:
-                    log.warning("reactions on incident %s not applied: %s", incident_id, exc)
-                    self.behind = True
-        finally:
-            del self._workers[incident_id]
+            pending = [p for q in batch if (p := await self._tracked(q)) is not None]
+            if pending:
+                await self._follow(incident_id, pending)
+        except (StoreError, MattermostError) as exc:
+            log.warning("reactions on incident %s not applied: %s", incident_id, exc)
+            self.behind = True
 
     async def _tracked(self, queued: _Queued) -> _Pending | None:
         """Apply the event to the tracked reactions; what to decide, if the emoji means anything."""
@@ -262,7 +240,7 @@ class ReactionFollower:
 
     async def idle(self) -> None:
         """Wait until every queued reaction has been decided (tests, shutdown)."""
-        await self._running.idle()
+        await self.queues.idle()
 
 
 def _event_for(
