@@ -54,7 +54,7 @@ async def seed_incidents(
                 incident_id = secrets.token_hex(6)
                 event = Started(incident_id, actor, customer, channel_name(now, customer), "seeded")
                 decision = start(event, playbook, now, calendar)
-                insert_incident(conn, decision.state, playbook)
+                insert_incident(conn, decision.state, playbook, now)
                 channel_id = ""
                 post_ids: dict[fx.PostRef, str] = {}
                 for effect in decision.effects:
