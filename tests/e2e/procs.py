@@ -38,6 +38,7 @@ class BotProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    args: tuple[str, ...] = ()  # after ``run``, e.g. ("--log-json",)
     _log: Any = field(default=None, repr=False)
 
     @property
@@ -56,7 +57,7 @@ class BotProcess:
         self._log.write(f"\n===== {self.name} run {self.runs} =====\n".encode())
         self._log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sev1bot.cli", "run"],
+            [sys.executable, "-m", "sev1bot.cli", "run", *self.args],
             env=child_env(self.env),
             cwd=ROOT,
             stdout=self._log,
