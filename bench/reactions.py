@@ -43,21 +43,19 @@ class ItemPool:
         return None
 
 
-def item_pool(world: World, incident_ids: list[str] | None = None) -> ItemPool:
-    """Every item post of the given (default: all active) incidents, interleaved across incidents."""
+def item_pool(world: World) -> ItemPool:
+    """Every item post of the active incidents, interleaved across incidents."""
     resolving = {world.playbook.item_key(ref) for ref in world.playbook.resolution.items}
     with Store(world.database_url) as store:
-        ids = incident_ids or [s.id for s in store.active_incidents()]
-        per_incident = []
-        for incident_id in ids:
-            refs = store.posts_of(incident_id)
-            per_incident.append(
-                [
-                    post_id
-                    for ref, post_id in sorted(refs.items(), key=lambda kv: str(kv[0]))
-                    if isinstance(ref, ItemPost) and ref.key not in resolving
-                ]
-            )
+        active = store.active_with_posts()
+    per_incident = [
+        [
+            post_id
+            for ref, post_id in sorted(refs.items(), key=lambda kv: str(kv[0]))
+            if isinstance(ref, ItemPost) and ref.key not in resolving
+        ]
+        for _, _, _, refs in active
+    ]
     interleaved = [post for row in zip(*per_incident, strict=False) for post in row]
     return ItemPool(deque(interleaved))
 

@@ -26,8 +26,9 @@ async def recovery(world: World, total: int = 200, missed: int = 20) -> dict[str
         active = len(store.active_incidents())
     seeded = await seed_incidents(world.sandbox, world.database_url, world.playbook, max(0, total - active))
     with Store(world.database_url) as store:
-        targets = [store.posts_of(incident_id)[ItemPost("2.1")] for incident_id in seeded[:missed]]
-        active = len(store.active_incidents())
+        posts = {state.id: refs for state, _, _, refs in store.active_with_posts()}
+    targets = [posts[incident_id][ItemPost("2.1")] for incident_id in seeded[:missed]]
+    active = len(posts)
     for post_id in targets:
         await world.people.react(ACTOR, post_id, CHECK)
     edits = [world.listener.next_edit(post_id) for post_id in targets]

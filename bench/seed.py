@@ -24,7 +24,7 @@ from sev1bot.playbook.schema import Playbook
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.store.engine import make_engine
 from sev1bot.store.incidents import insert_incident
-from sev1bot.store.posts import record_post
+from sev1bot.store.posts import record_posts
 from sev1bot.store.tables import incidents
 
 
@@ -83,7 +83,7 @@ async def seed_incidents(
                             post = sandbox.posts.create_post(bot, body, set_online=False)
                             if ref is not None:
                                 post_ids[ref] = post.id
-                                record_post(conn, incident_id, ref, post.id)
+                                record_posts(conn, [(incident_id, ref, post.id)])
                             if pin:
                                 sandbox.posts.set_pinned(bot, post.id, True)
                         case _:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from sev1bot.core.effects import ItemPost, StageRoot, StatusBoard
+from sev1bot.core.effects import ItemPost, PostRef, StageRoot, StatusBoard
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.store import (
     ChannelIdTaken,
@@ -17,7 +17,9 @@ from sev1bot.store import (
     IncidentNotFound,
     Store,
 )
+from sev1bot.store.outbox import Delivered
 from sev1bot.store.tables import timeline
+from store_peek import active_posts, incident_ids, sent_of, version
 from store_samples import CET, T0, entry, incident, playbook
 
 
@@ -48,11 +50,8 @@ def test_items_come_back_in_checklist_order(store: Store) -> None:
 
 def test_unknown_incident(store: Store) -> None:
     assert store.load("nope") is None
-    assert store.load_versioned("nope") is None
     with pytest.raises(IncidentNotFound, match="nope"):
         store.load_playbook("nope")
-    with pytest.raises(IncidentNotFound):
-        store.save(incident(9))
     with pytest.raises(IncidentNotFound):
         store.update("nope", lambda s: s)
 
@@ -73,7 +72,7 @@ def test_duplicates_are_refused(store: Store) -> None:
     with pytest.raises(IncidentExists, match="inc-1"):
         store.create_incident(incident(1, channel_name="other"), playbook())
     assert store.load("inc-2") is None  # the failed insert left nothing behind
-    assert [s.id for s in store.list_incidents()] == ["inc-1"]
+    assert incident_ids(store) == ["inc-1"]
 
 
 def test_bad_input_is_refused_with_where(store: Store) -> None:
@@ -84,10 +83,10 @@ def test_bad_input_is_refused_with_where(store: Store) -> None:
         store.create_incident(incident(playbook_id="other"), playbook())
     with pytest.raises(ValueError, match=r"items\['1.1'\] holds the item with key '9.9'"):
         store.create_incident(incident(items={"1.1": ItemState(key="9.9")}), playbook())
-    assert store.list_incidents() == []
+    assert incident_ids(store) == []
 
 
-def test_save_writes_items_timers_and_bumps_version(store: Store) -> None:
+def test_update_writes_items_timers_and_bumps_version(store: Store) -> None:
     state = incident()
     store.create_incident(state, playbook())
     changed = state.model_copy(
@@ -102,12 +101,11 @@ def test_save_writes_items_timers_and_bumps_version(store: Store) -> None:
             "summary": "Checkout is back",
         }
     )
-    assert store.save(changed) == 2
-    loaded = store.load_versioned(state.id)
-    assert loaded == (changed, 2)
-    assert store.save(changed.model_copy(update={"timers": {}}), expected_version=2) == 3
+    assert store.update(state.id, lambda _: changed) is changed
+    assert (store.load(state.id), version(store, state.id)) == (changed, 2)
+    store.update(state.id, lambda s: s.model_copy(update={"timers": {}}))
     again = store.load(state.id)
-    assert again is not None and again.timers == {}
+    assert again is not None and again.timers == {} and version(store, state.id) == 3
 
 
 def test_timeline_is_append_only(store: Store) -> None:
@@ -115,7 +113,7 @@ def test_timeline_is_append_only(store: Store) -> None:
     store.create_incident(state, playbook())
     ids_before = _timeline_ids(store, state.id)
     longer = state.model_copy(update={"timeline": (*state.timeline, entry("a"), entry("b", 6))})
-    store.save(longer)
+    store.update(state.id, lambda _: longer)
     ids_after = _timeline_ids(store, state.id)
     assert ids_after[:2] == ids_before  # the old rows were not rewritten
     assert len(ids_after) == 4
@@ -126,33 +124,38 @@ def test_timeline_is_append_only(store: Store) -> None:
 def test_stale_state_is_a_conflict_not_a_lost_entry(store: Store) -> None:
     state = incident()
     store.create_incident(state, playbook())
-    store.save(state.model_copy(update={"timeline": (*state.timeline, entry("theirs"))}))
-    mine = state.model_copy(update={"owner": "dan"})  # loaded before their save: one entry short
-    with pytest.raises(Conflict, match="loaded before another save"):
-        store.save(mine)
-    diverged = state.model_copy(update={"timeline": (*state.timeline, entry("mine"))})
-    with pytest.raises(Conflict, match="timeline entry 2 differs"):
-        store.save(diverged)
+    store.update(state.id, lambda s: s.model_copy(update={"timeline": (*s.timeline, entry("theirs"))}))
+    mine = state.model_copy(update={"owner": "dan"})  # decided before their save: one entry short
+    with pytest.raises(Conflict, match="rewrites the timeline"):
+        store.update(state.id, lambda _: mine)
+    diverged = state.model_copy(update={"timeline": (*state.timeline, entry("mine"))})  # entry 2 differs
+    with pytest.raises(Conflict, match="rewrites the timeline"):
+        store.update(state.id, lambda _: diverged)
     loaded = store.load(state.id)
     assert loaded is not None and loaded.owner == "alice" and loaded.timeline[-1].text == "theirs"
+    assert version(store, state.id) == 2
 
 
-def test_expected_version_detects_a_save_in_between(store: Store) -> None:
+def test_an_update_decides_on_a_save_in_between(store: Store, store_url: str) -> None:
     store.create_incident(incident(), playbook())
-    loaded = store.load_versioned("inc-1")
-    assert loaded is not None
-    state, version = loaded
-    store.save(state.model_copy(update={"summary": "someone else"}), expected_version=version)
-    with pytest.raises(Conflict, match="version 2, not 1"):
-        store.save(state.model_copy(update={"summary": "me"}), expected_version=version)
-    assert store.load("inc-1") == state.model_copy(update={"summary": "someone else"})
+    state = store.load("inc-1")
+    assert state is not None
+    with Store(store_url) as other:  # another replica saves after this one loaded
+        other.update("inc-1", lambda s: s.model_copy(update={"summary": "someone else"}))
+    mine = store.update("inc-1", lambda s: s.model_copy(update={"owner": "dan"}))
+    assert mine == state.model_copy(update={"summary": "someone else", "owner": "dan"})  # theirs kept
+    with Store(store_url) as fresh:
+        assert fresh.load("inc-1") == mine
+    assert version(store, "inc-1") == 3
 
 
-def test_save_cannot_take_another_incidents_channel_name(store: Store) -> None:
+def test_update_cannot_take_another_incidents_channel_name(store: Store) -> None:
     store.create_incident(incident(1), playbook())
     store.create_incident(incident(2), playbook())
     with pytest.raises(ChannelNameTaken):
-        store.save(incident(2, channel_name="sev1-acme-1"))
+        store.update("inc-2", lambda s: s.model_copy(update={"channel_name": "sev1-acme-1"}))
+    loaded = store.load("inc-2")
+    assert loaded is not None and loaded.channel_name == "sev1-acme-2"
 
 
 def test_update_applies_fn_in_one_transaction(store: Store) -> None:
@@ -169,10 +172,10 @@ def test_update_applies_fn_in_one_transaction(store: Store) -> None:
 
     new_state, effects = store.update("inc-1", escalate)
     assert effects == ["ping ceo"] and new_state.escalations_sent == 1
-    assert store.load_versioned("inc-1") == (new_state, 2)
+    assert (store.load("inc-1"), version(store, "inc-1")) == (new_state, 2)
     plain = store.update("inc-1", lambda s: s.model_copy(update={"owner": "dan"}))
     assert plain.owner == "dan"
-    assert store.load_versioned("inc-1") == (plain, 3)
+    assert (store.load("inc-1"), version(store, "inc-1")) == (plain, 3)
 
 
 def test_update_writes_nothing_when_fn_raises_or_changes_nothing(store: Store) -> None:
@@ -185,8 +188,8 @@ def test_update_writes_nothing_when_fn_raises_or_changes_nothing(store: Store) -
     with pytest.raises(PermissionError):
         store.update("inc-1", refuse)
     store.update("inc-1", lambda s: s)
-    loaded = store.load_versioned("inc-1")
-    assert loaded is not None and loaded[1] == 1 and loaded[0].owner == "alice"
+    loaded = store.load("inc-1")
+    assert loaded is not None and version(store, "inc-1") == 1 and loaded.owner == "alice"
     with pytest.raises(ValueError, match="must return this incident's new state"):
         store.update("inc-1", lambda s: s.model_copy(update={"id": "inc-2"}))
 
@@ -197,9 +200,10 @@ def test_listing_and_channels(store: Store) -> None:
         incident(1, status=IncidentStatus.RESOLVED, resolved_at=T0 + timedelta(hours=2)), playbook()
     )
     store.create_incident(incident(3, started_at=T0 + timedelta(hours=2)), playbook())
-    assert [s.id for s in store.list_incidents()] == ["inc-1", "inc-2", "inc-3"]
-    assert [s.id for s in store.active_incidents()] == ["inc-2", "inc-3"]
-    assert [s.id for s in store.list_incidents(IncidentStatus.RESOLVED)] == ["inc-1"]
+    assert incident_ids(store) == ["inc-1", "inc-2", "inc-3"]
+    assert [s.id for s in store.active_incidents()] == ["inc-2", "inc-3"]  # in order of start
+    assert [s.id for s, _, _, _ in store.active_with_posts()] == ["inc-2", "inc-3"]
+    assert incident_ids(store, IncidentStatus.RESOLVED) == ["inc-1"]
 
     assert store.channel_id_of("inc-2") is None
     store.set_channel_id("inc-2", "chan-2")
@@ -218,43 +222,49 @@ def test_listing_and_channels(store: Store) -> None:
 def test_post_mapping(store: Store) -> None:
     store.create_incident(incident(1), playbook())
     store.create_incident(incident(2), playbook())
-    store.record_post("inc-1", StatusBoard(), "p-board")
-    store.record_post("inc-1", StageRoot(2), "p-stage2")
-    store.record_post("inc-1", ItemPost("2.1"), "p-item")
-    store.record_post("inc-2", StatusBoard(), "p-board-2")
-    assert store.post_id_for("inc-1", StatusBoard()) == "p-board"
-    assert store.post_id_for("inc-1", StageRoot(1)) is None
-    assert store.ref_for_post("p-item") == ("inc-1", ItemPost("2.1"))
-    assert store.ref_for_post("p-unknown") is None
-    assert store.posts_of("inc-1") == {
+
+    def record(incident_id: str, ref: PostRef, post_id: str) -> None:
+        store.delivered([Delivered(incident_id, post=(ref, post_id))])
+
+    record("inc-1", StatusBoard(), "p-board")
+    record("inc-1", StageRoot(2), "p-stage2")
+    record("inc-1", ItemPost("2.1"), "p-item")
+    record("inc-2", StatusBoard(), "p-board-2")
+    assert store.post_route("p-item") == ("inc-1", ItemPost("2.1"), playbook())
+    assert store.post_route("p-unknown") is None
+    assert active_posts(store, "inc-1") == {
         StatusBoard(): "p-board",
         StageRoot(2): "p-stage2",
         ItemPost("2.1"): "p-item",
-    }
+    }  # no StageRoot(1): it has no post
+    assert active_posts(store, "inc-2") == {StatusBoard(): "p-board-2"}
 
-    store.record_post("inc-1", StatusBoard(), "p-board")  # recording the same again is harmless
-    store.record_post("inc-1", StatusBoard(), "p-board-new")  # a re-posted board replaces the old mapping
-    assert store.post_id_for("inc-1", StatusBoard()) == "p-board-new"
-    assert store.ref_for_post("p-board") is None
+    record("inc-1", StatusBoard(), "p-board")  # recording the same again is harmless
+    assert active_posts(store, "inc-1")[StatusBoard()] == "p-board"
+    record("inc-1", StatusBoard(), "p-board-new")  # a re-posted board replaces the old mapping
+    assert active_posts(store, "inc-1")[StatusBoard()] == "p-board-new"
+    assert store.post_route("p-board") is None
     with pytest.raises(ValueError, match=r"already recorded as 'item:2\.1'"):
-        store.record_post("inc-2", StageRoot(1), "p-item")
+        record("inc-2", StageRoot(1), "p-item")
+    assert active_posts(store, "inc-2") == {StatusBoard(): "p-board-2"}
 
 
 def test_sent_claims(store: Store) -> None:
     store.create_incident(incident(), playbook())
-    assert not store.was_sent("inc-1", "escalation:1")
+    assert sent_of(store, "inc-1") == {}
     assert store.claim("inc-1", "escalation:1")
     assert not store.claim("inc-1", "escalation:1")
-    assert store.was_sent("inc-1", "escalation:1") and store.sent_post_id("inc-1", "escalation:1") is None
+    assert sent_of(store, "inc-1") == {"escalation:1": None}  # claimed, not yet sent
     assert store.release("inc-1", "escalation:1")  # the send failed: someone may try again
-    assert not store.was_sent("inc-1", "escalation:1")
+    assert sent_of(store, "inc-1") == {}
     assert store.claim("inc-1", "escalation:1")
-    store.complete("inc-1", "escalation:1", "p-esc")
-    assert store.sent_post_id("inc-1", "escalation:1") == "p-esc"
+    store.delivered([Delivered("inc-1", sent=("escalation:1", "p-esc"))])
+    assert sent_of(store, "inc-1") == {"escalation:1": "p-esc"}
     assert not store.release("inc-1", "escalation:1")  # a completed send stays recorded
     assert not store.claim("inc-1", "escalation:1")
     with pytest.raises(ValueError, match="never claimed"):
-        store.complete("inc-1", "reminder:x", "p")
+        store.delivered([Delivered("inc-1", sent=("reminder:x", "p"))])
+    assert sent_of(store, "inc-1") == {"escalation:1": "p-esc"}
     with pytest.raises(IncidentNotFound):
         store.claim("nope", "escalation:1")
 

@@ -7,12 +7,17 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
+from sev1bot.core import effects as fx
 from sev1bot.core.state import IncidentState
-from sev1bot.store import Conflict, Store
+from sev1bot.playbook.schema import Playbook
+from sev1bot.store import Store
+from store_peek import version
 from store_samples import T0, entry, incident, playbook
 
 R = TypeVar("R")
@@ -57,33 +62,43 @@ def test_racing_updates_lose_nothing(store: Store, store_url: str) -> None:
             s.update("inc-1", bump)
 
     race(store_url, WORKERS, work)
-    loaded = store.load_versioned("inc-1")
-    assert loaded is not None
-    state, version = loaded
+    state = store.load("inc-1")
+    assert state is not None
     total = WORKERS * per_worker
     assert state.escalations_sent == total
-    assert version == 1 + total
+    assert version(store, "inc-1") == 1 + total
     # Every update saw the one before it: the counter in each appended entry runs 1..total in order.
     assert [e.text for e in state.timeline[2:]] == [f"bump {n}" for n in range(1, total + 1)]
 
 
-def test_racing_versioned_saves_one_wins_the_rest_conflict(store: Store, store_url: str) -> None:
+@dataclass(frozen=True)
+class Decision:
+    state: IncidentState
+    effects: tuple[fx.Effect, ...]
+
+
+def test_racing_applies_decide_on_the_latest_state_and_queue_in_that_order(
+    store: Store, store_url: str
+) -> None:
+    """Each worker takes the incident from whoever owns it: every handover must see the one before it, and
+    the effects must queue in the order the states were saved (they commit together)."""
     store.create_incident(incident(), playbook())
-    loaded = store.load_versioned("inc-1")
-    assert loaded is not None
-    state, version = loaded
 
-    def work(s: Store, i: int) -> str:
-        try:
-            s.save(state.model_copy(update={"owner": f"user{i}"}), expected_version=version)
-        except Conflict:
-            return "conflict"
-        return "saved"
+    def take(me: str, state: IncidentState, _: Playbook) -> Decision:
+        handover = f"{state.owner} -> {me}"
+        new = state.model_copy(update={"owner": me, "timeline": (*state.timeline, entry(handover))})
+        return Decision(new, (fx.Post(message=handover),))
 
-    outcomes = race(store_url, WORKERS, work)
-    assert sorted(outcomes) == ["conflict"] * (WORKERS - 1) + ["saved"]
-    winner = f"user{outcomes.index('saved')}"
-    assert store.load_versioned("inc-1") == (state.model_copy(update={"owner": winner}), version + 1)
+    race(store_url, WORKERS, lambda s, i: s.apply("inc-1", lambda st, pb: take(f"user{i}", st, pb)))
+    state = store.load("inc-1")
+    assert state is not None
+    handovers = [e.text for e in state.timeline[2:]]
+    owners = ["alice"] + [h.split(" -> ")[1] for h in handovers]
+    assert handovers == [f"{a} -> {b}" for a, b in pairwise(owners)]  # none lost
+    assert sorted(owners[1:]) == sorted(f"user{i}" for i in range(WORKERS)) and state.owner == owners[-1]
+    assert version(store, "inc-1") == 1 + WORKERS
+    queued = store.outbox_batch("inc-1", limit=100).entries
+    assert [e.effect for e in queued] == [fx.Post(message=h) for h in handovers]
 
 
 def test_racing_lease_and_request_have_one_winner(store: Store, store_url: str) -> None:

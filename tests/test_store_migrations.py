@@ -15,6 +15,7 @@ from sev1bot.store import NotMigrated, Store
 from sev1bot.store import migrate as migrations
 from sev1bot.store.engine import make_engine
 from sev1bot.store.tables import metadata
+from store_peek import version
 from store_samples import T0, incident, playbook
 
 
@@ -81,10 +82,9 @@ def test_upgrade_keeps_existing_data(db_url: str) -> None:
 
     with Store(db_url) as store:
         store.migrate()
-        loaded = store.load_versioned("old-1")
-        assert loaded is not None
-        state, version = loaded
-        assert (state.summary, state.escalations_sent, version) == ("Old one", 1, 4)
+        state = store.load("old-1")
+        assert state is not None
+        assert (state.summary, state.escalations_sent, version(store, "old-1")) == ("Old one", 1, 4)
         assert state.started_at == T0 and state.items["1.1"].at == T0 + timedelta(minutes=3)
         assert store.load_playbook("old-1") == playbook()
         assert not store.claim("old-1", "escalation:1")

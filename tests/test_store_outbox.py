@@ -11,6 +11,8 @@ from sev1bot.core import effects as fx
 from sev1bot.core.state import IncidentState
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store import IncidentNotFound, Store
+from sev1bot.store.outbox import Delivered, OutboxEntry
+from store_peek import version
 from store_samples import T0, entry, incident, playbook
 
 EVERY_EFFECT: tuple[fx.Effect, ...] = (
@@ -32,24 +34,32 @@ class Decision:
     effects: tuple[fx.Effect, ...]
 
 
+def pending(store: Store, incident_id: str, limit: int = 50) -> list[OutboxEntry]:
+    return store.outbox_batch(incident_id, limit).entries
+
+
+def done(store: Store, *entry_ids: int) -> None:
+    store.delivered([Delivered("inc-1", entry_ids)])
+
+
 def test_effects_come_back_in_order_until_done(store: Store) -> None:
     store.create_incident(incident(1), playbook(), EVERY_EFFECT)
     store.create_incident(incident(2), playbook(), (fx.SetHeader("two"),))
     store.create_incident(incident(3), playbook())
     assert store.outbox_incidents() == ["inc-1", "inc-2"]
-    pending = store.outbox_pending("inc-1")
-    assert tuple(e.effect for e in pending) == EVERY_EFFECT
-    assert all(e.incident_id == "inc-1" and e.created_at.tzinfo is UTC for e in pending)
-    ids = [e.id for e in pending]
+    queued = pending(store, "inc-1")
+    assert tuple(e.effect for e in queued) == EVERY_EFFECT
+    assert all(e.incident_id == "inc-1" and e.created_at.tzinfo is UTC for e in queued)
+    ids = [e.id for e in queued]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert [e.id for e in store.outbox_pending("inc-1", limit=3)] == ids[:3]
+    assert [e.id for e in pending(store, "inc-1", limit=3)] == ids[:3]
 
-    store.outbox_done(ids[0])
-    store.outbox_done(ids[0])  # idempotent: a retried acknowledgement is harmless
-    assert [e.id for e in store.outbox_pending("inc-1")] == ids[1:]
+    done(store, ids[0])
+    done(store, ids[0])  # idempotent: a retried acknowledgement is harmless
+    assert [e.id for e in pending(store, "inc-1")] == ids[1:]
     for entry_id in ids[1:]:
-        store.outbox_done(entry_id)
-    assert store.outbox_pending("inc-1") == []
+        done(store, entry_id)
+    assert pending(store, "inc-1") == []
     assert store.outbox_incidents() == ["inc-2"]
 
 
@@ -64,8 +74,8 @@ def test_apply_commits_state_and_effects_together(store: Store) -> None:
 
     decision = store.apply("inc-1", step)
     assert seen[0].title == "Sev 1 snapshot"
-    assert store.load_versioned("inc-1") == (decision.state, 2)
-    assert [e.effect for e in store.outbox_pending("inc-1")] == list(decision.effects)
+    assert (store.load("inc-1"), version(store, "inc-1")) == (decision.state, 2)
+    assert [e.effect for e in pending(store, "inc-1")] == list(decision.effects)
 
 
 def test_apply_that_raises_writes_neither_state_nor_effects(store: Store) -> None:
@@ -76,8 +86,8 @@ def test_apply_that_raises_writes_neither_state_nor_effects(store: Store) -> Non
 
     with pytest.raises(PermissionError):
         store.apply("inc-1", refuse)
-    assert store.outbox_pending("inc-1") == []
-    assert store.load_versioned("inc-1") == (incident(), 1)
+    assert pending(store, "inc-1") == []
+    assert (store.load("inc-1"), version(store, "inc-1")) == (incident(), 1)
     with pytest.raises(IncidentNotFound):
         store.apply("nope", refuse)
 
@@ -85,6 +95,5 @@ def test_apply_that_raises_writes_neither_state_nor_effects(store: Store) -> Non
 def test_apply_without_change_keeps_the_version_but_queues_effects(store: Store) -> None:
     store.create_incident(incident(), playbook())
     store.apply("inc-1", lambda state, _: Decision(state, (fx.SetHeader("h"),)))
-    loaded = store.load_versioned("inc-1")
-    assert loaded is not None and loaded[1] == 1
-    assert [e.effect for e in store.outbox_pending("inc-1")] == [fx.SetHeader("h")]
+    assert version(store, "inc-1") == 1
+    assert [e.effect for e in pending(store, "inc-1")] == [fx.SetHeader("h")]

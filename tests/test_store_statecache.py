@@ -22,6 +22,7 @@ from sev1bot.core.state import IncidentState, ItemState, ItemStatus
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store import Conflict, Store
 from sev1bot.store.statecache import StateCache, as_loaded
+from store_peek import incident_ids
 from store_samples import CET, T0, entry, incident, playbook
 
 
@@ -158,7 +159,7 @@ def test_saving_only_what_changed_stores_what_a_full_save_would(
     store_url: str, changes: list[tuple[str, ItemStatus, str | None, str, int]]
 ) -> None:
     with Store(store_url) as store:
-        suffix = str(len(store.list_incidents()) + 1)
+        suffix = str(len(incident_ids(store)) + 1)
         state = incident(int(suffix))
         store.create_incident(state, playbook())
         for n, change in enumerate(changes):

@@ -21,6 +21,7 @@ from harness import Humans, eventually, slash
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.models import Channel, Post
 from sev1bot.store.store import Store
+from store_peek import sent_of
 
 STAGES = 8
 ITEMS = 40
@@ -234,8 +235,9 @@ def pinged_slots(db_url: str, incident_id: str, upto: int = 100) -> dict[int, st
     in for have no entry.
     """
     with Store(db_url) as store:
-        found = {k: store.sent_post_id(incident_id, f"escalation:{k}") for k in range(upto)}
-    return {k: post_id for k, post_id in found.items() if post_id is not None}
+        found = sent_of(store, incident_id)
+    slots = {k: found.get(f"escalation:{k}") for k in range(upto)}
+    return {k: post_id for k, post_id in slots.items() if post_id is not None}
 
 
 async def catch_up_slot(db_url: str, incident_id: str, within: float = 15.0) -> int:

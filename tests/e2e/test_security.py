@@ -37,6 +37,7 @@ from sev1bot.core.text import BIDI_CONTROLS
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.signing import sign
 from sev1bot.sandbox.app import Sandbox
+from store_peek import incident_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,9 @@ def playbook_dir(tmp_path: Path) -> Path:
 
 
 def stored(running: RunningBot) -> list[IncidentState]:
-    return running.bot.store.list_incidents()
+    """Every stored incident, whatever its status."""
+    store = running.bot.store
+    return [state for state in map(store.load, incident_ids(store)) if state is not None]
 
 
 # -- slash commands: token, usage, hostile text ---------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The row of ``incidents`` carries a ``version`` bumped on every save. The timeline is append-only: entry ``n``
 of ``IncidentState.timeline`` is the row with ``seq = n``, and a save only inserts the entries past the last
-stored one. A state whose timeline is shorter than, or differs from, what is stored was loaded before
-someone else's save; saving it raises Conflict rather than dropping their entries.
+stored one. A new state whose timeline is shorter than, or differs from, the one it replaces raises Conflict
+rather than dropping entries.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, select, update
 
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
 from sev1bot.core.times import require_utc
@@ -111,36 +111,11 @@ def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook, 
         conn.execute(insert(timeline), rows)
 
 
-def save_incident(conn: Connection, state: IncidentState, expected_version: int | None) -> int:
-    """Write ``state`` over the stored incident and return its new version."""
-    condition = incidents.c.id == state.id
-    if expected_version is not None:
-        condition &= incidents.c.version == expected_version
-    # The UPDATE comes first: on PostgreSQL it takes the row lock that serialises concurrent saves.
-    new_version = conn.execute(
-        update(incidents)
-        .where(condition)
-        .values(version=incidents.c.version + 1, **_scalar_row(state))
-        .returning(incidents.c.version)
-    ).scalar()
-    if new_version is None:
-        found = conn.execute(select(incidents.c.version).where(incidents.c.id == state.id)).scalar()
-        if found is None:
-            raise IncidentNotFound(state.id)
-        raise Conflict(
-            f"incident {state.id!r} is at version {found}, not {expected_version}: reload and retry"
-        )
-    _sync(conn, items, state.id, _item_rows(state))
-    _sync(conn, timers, state.id, _timer_rows(state))
-    _append_timeline(conn, state)
-    return int(new_version)
-
-
 def save_changes(conn: Connection, old: IncidentState, new: IncidentState, version: int) -> int:
     """Write ``new`` over ``old``, which is what is stored at ``version``, and return the new version.
 
-    Like :func:`save_incident` with ``expected_version``, but it writes only the rows that differ and reads
-    none: the version check on the incident row guarantees the stored rows are ``old``'s (Conflict if not).
+    It writes only the rows that differ and reads none: the version check on the incident row guarantees
+    the stored rows are ``old``'s (Conflict if not; the caller holds the row lock, so this is a safeguard).
     """
     if new.id != old.id:
         raise ValueError(f"incident {old.id!r}: cannot save incident {new.id!r} over it")
@@ -192,24 +167,6 @@ def _apply_diff(
             conn.execute(
                 update(table).where(table.c.incident_id == incident_id, table.c.key == key).values(**row)
             )
-
-
-def _append_timeline(conn: Connection, state: IncidentState) -> None:
-    stored = conn.execute(select(func.count()).where(timeline.c.incident_id == state.id)).scalar_one()
-    if len(state.timeline) < stored:
-        raise Conflict(
-            f"incident {state.id!r}: the state has {len(state.timeline)} timeline entries but {stored} are "
-            "stored, so it was loaded before another save: reload and retry"
-        )
-    if stored:
-        last = conn.execute(
-            select(timeline).where(timeline.c.incident_id == state.id, timeline.c.seq == stored - 1)
-        ).one()
-        if _entry(last) != state.timeline[stored - 1]:
-            raise Conflict(f"incident {state.id!r}: timeline entry {stored - 1} differs from the stored one")
-    new = [_timeline_row(state, seq, state.timeline[seq]) for seq in range(stored, len(state.timeline))]
-    if new:
-        conn.execute(insert(timeline), new)
 
 
 def _sync(conn: Connection, table: Table, incident_id: str, desired: Mapping[str, dict[str, Any]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, update
 
 from sev1bot.core.times import require_utc
 from sev1bot.store.engine import insert_ignore
@@ -36,14 +36,6 @@ def release(conn: Connection, incident_id: str, key: str) -> bool:
         delete(sent).where(sent.c.incident_id == incident_id, sent.c.key == key, sent.c.post_id.is_(None))
     )
     return gone.rowcount == 1
-
-
-def sent_post(conn: Connection, incident_id: str, key: str) -> tuple[bool, str | None]:
-    """(claimed or sent?, post id once completed)."""
-    row = conn.execute(
-        select(sent.c.post_id).where(sent.c.incident_id == incident_id, sent.c.key == key)
-    ).first()
-    return (False, None) if row is None else (True, row.post_id)
 
 
 def seen_request(conn: Connection, request_id: str, now: datetime) -> bool:

@@ -91,10 +91,6 @@ def refs_of(entries: Sequence[OutboxEntry]) -> set[PostRef]:
     return refs
 
 
-def done(conn: Connection, entry_id: int) -> bool:
-    return conn.execute(delete(outbox).where(outbox.c.id == entry_id)).rowcount == 1
-
-
 def done_many(conn: Connection, entry_ids: Sequence[int]) -> None:
     if entry_ids:
         conn.execute(_FORGET, {"b_ids": list(entry_ids)})

@@ -47,8 +47,8 @@ from sev1bot.store.errors import (
     IncidentNotFound,
     StoreReadOnly,
 )
-from sev1bot.store.incidents import insert_incident, load_incidents, save_changes, save_incident
-from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
+from sev1bot.store.incidents import insert_incident, load_incidents, save_changes
+from sev1bot.store.outbox import Batch, Delivered
 from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
 from sev1bot.store.tables import leases as lease_rows
@@ -183,23 +183,15 @@ class Store:
             return bool(conn.execute(select(exists().where(incidents.c.channel_name == name))).scalar())
 
     def load(self, incident_id: str) -> IncidentState | None:
-        loaded = self.load_versioned(incident_id)
-        return None if loaded is None else loaded[0]
-
-    def load_versioned(self, incident_id: str) -> tuple[IncidentState, int] | None:
-        """The incident and its version, to pass back as ``save(state, expected_version=...)``."""
         with self._tx() as conn:
-            return self._load(conn, incident_id)
-
-    def _load(self, conn: Connection, incident_id: str) -> tuple[IncidentState, int] | None:
-        cached = self._states.get(incident_id)
-        if cached is not None and conn.execute(_VERSION, {"b_id": incident_id}).scalar() == cached[1]:
-            return cached
-        found = load_incidents(conn, [incident_id])
+            cached = self._states.get(incident_id)
+            if cached is not None and conn.execute(_VERSION, {"b_id": incident_id}).scalar() == cached[1]:
+                return cached[0]
+            found = load_incidents(conn, [incident_id])
         if not found:
             return None
         self._remember(*found[0])  # committed: it was read (the transaction only reads)
-        return found[0]
+        return found[0][0]
 
     def load_playbook(self, incident_id: str) -> Playbook:
         """The playbook as it was when the incident started."""
@@ -208,16 +200,6 @@ class Store:
             return cached
         with self._tx() as conn:
             return self._playbook(conn, incident_id)
-
-    def save(self, state: IncidentState, expected_version: int | None = None) -> int:
-        """Write the state (new timeline entries only) and return the new version.
-
-        With ``expected_version``, raise Conflict if the stored version differs (someone saved in between).
-        """
-        with self._save_errors(state), self._tx(write=True) as conn:
-            version = save_incident(conn, state, expected_version)
-        self._remember(state, version)
-        return version
 
     @overload
     def update(self, incident_id: str, fn: Callable[[IncidentState], IncidentState]) -> IncidentState: ...
@@ -251,7 +233,12 @@ class Store:
         return decision
 
     def active_incidents(self) -> list[IncidentState]:
-        return self.list_incidents(IncidentStatus.ACTIVE)
+        """Active incidents in order of start."""
+        with self._tx() as conn:
+            found = load_incidents(conn, where=incidents.c.status == IncidentStatus.ACTIVE.value)
+        for state, version in found:
+            self._remember(state, version)
+        return [state for state, _ in found]
 
     def active_with_posts(self) -> list[tuple[IncidentState, Playbook, str | None, dict[PostRef, str]]]:
         """Every active incident with its playbook snapshot, channel id and post ids, in one transaction:
@@ -269,15 +256,6 @@ class Store:
             (state, playbook, channels.get(state.id), refs[state.id])
             for (state, _), playbook in zip(found, playbooks, strict=True)
         ]
-
-    def list_incidents(self, status: IncidentStatus | None = None) -> list[IncidentState]:
-        """Incidents in order of start, optionally only those with ``status``."""
-        where = None if status is None else incidents.c.status == IncidentStatus(status).value
-        with self._tx() as conn:
-            found = load_incidents(conn, where=where)
-        for state, version in found:
-            self._remember(state, version)
-        return [state for state, _ in found]
 
     def incident_by_channel_id(self, channel_id: str) -> IncidentState | None:
         with self._tx() as conn:
@@ -315,18 +293,6 @@ class Store:
 
     # -- posts -----------------------------------------------------------------------------------------
 
-    def record_post(self, incident_id: str, ref: PostRef, post_id: str) -> None:
-        with self._tx(write=True) as conn:
-            post_map.record_post(conn, incident_id, ref, post_id)
-
-    def post_id_for(self, incident_id: str, ref: PostRef) -> str | None:
-        with self._tx() as conn:
-            return post_map.post_id_for(conn, incident_id, ref)
-
-    def ref_for_post(self, post_id: str) -> tuple[str, PostRef] | None:
-        with self._tx() as conn:
-            return post_map.ref_for_post(conn, post_id)
-
     def post_route(self, post_id: str) -> tuple[str, PostRef, Playbook] | None:
         """For a post of ours: its incident, ref and playbook snapshot, in one transaction (a reaction needs
         all three, and they never change)."""
@@ -337,26 +303,12 @@ class Store:
             incident_id, ref = found
             return incident_id, ref, self._playbook(conn, incident_id)
 
-    def posts_of(self, incident_id: str) -> dict[PostRef, str]:
-        with self._tx() as conn:
-            return post_map.posts_of(conn, incident_id)
-
     # -- outbox ----------------------------------------------------------------------------------------
 
-    def outbox_pending(self, incident_id: str, limit: int = 50) -> list[OutboxEntry]:
-        """Undelivered effects of the incident, oldest first."""
-        with self._tx() as conn:
-            return outbox.pending(conn, incident_id, limit)
-
-    def outbox_done(self, entry_id: int) -> None:
-        """The effect took effect: forget it (idempotent)."""
-        with self._tx(write=True) as conn:
-            outbox.done(conn, entry_id)
-
     def outbox_batch(self, incident_id: str, limit: int = 50, known: Batch | None = None) -> Batch:
-        """``outbox_pending`` with the incident's channel and the post ids of the refs the effects name,
-        read in one transaction. ``known`` is what the caller already knows of them (a channel id and
-        post ids, which never change once set): only the rest is read."""
+        """The incident's undelivered effects, oldest first (at most ``limit``), with its channel and the post
+        ids of the refs the effects name, read in one transaction. ``known`` is what the caller already knows
+        of them (a channel id and post ids, which never change once set): only the rest is read."""
         with self._tx() as conn:
             entries = outbox.pending(conn, incident_id, limit)
             if not entries:
@@ -392,22 +344,9 @@ class Store:
         except sa_exc.IntegrityError:  # the foreign key: no such incident
             raise IncidentNotFound(incident_id) from None
 
-    def complete(self, incident_id: str, key: str, post_id: str) -> None:
-        with self._tx(write=True) as conn:
-            once.complete(conn, incident_id, key, post_id)
-
     def release(self, incident_id: str, key: str) -> bool:
         with self._tx(write=True) as conn:
             return once.release(conn, incident_id, key)
-
-    def was_sent(self, incident_id: str, key: str) -> bool:
-        """True once claimed, whether or not the send has completed."""
-        with self._tx() as conn:
-            return once.sent_post(conn, incident_id, key)[0]
-
-    def sent_post_id(self, incident_id: str, key: str) -> str | None:
-        with self._tx() as conn:
-            return once.sent_post(conn, incident_id, key)[1]
 
     def seen_request(self, request_id: str, now: datetime | None = None) -> bool:
         """True if ``request_id`` was recorded before; records it otherwise."""

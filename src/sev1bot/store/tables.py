@@ -52,7 +52,7 @@ incidents = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("escalations_sent", Integer, nullable=False),
-    Column("version", Integer, nullable=False),  # bumped by every save: optimistic concurrency
+    Column("version", Integer, nullable=False),  # bumped by every save (see statecache.py)
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint("status IN ('active', 'resolved')", name="status"),
 )
