@@ -371,7 +371,7 @@ async def test_readiness_hook_failure_and_missing_token(start: Start) -> None:
 
 def click(context: Any, **overrides: Any) -> dict[str, Any]:
     body = {
-        "user_id": "user1",
+        "user_id": CAROL,
         "user_name": "carol",
         "channel_id": "chan1",
         "channel_name": "sev1-db",
@@ -407,7 +407,7 @@ async def test_signed_click_accepted(start: Start) -> None:
     assert body == {"update": {"message": "clicked by carol"}}
     (req,) = bot.handler.actions
     assert req.context == {"action": "ack", "incident": 42, "item": "1.2", "users": ["a", "b"]}
-    assert req.user_id == "user1" and req.post_id == "post1" and req.channel_id == "chan1"
+    assert req.user_id == CAROL and req.post_id == "post1" and req.channel_id == "chan1"
 
 
 async def test_forged_expired_replayed_clicks_rejected(start: Start) -> None:
@@ -430,7 +430,7 @@ async def test_forged_expired_replayed_clicks_rejected(start: Start) -> None:
 
     status, _ = await post_action(bot, click(good))
     assert status == 200
-    assert await post_action(bot, click(good, user_id="user2")) == (
+    assert await post_action(bot, click(good, user_id="d" * 26)) == (
         403,
         {"error": "replayed", "message": "this button click was already handled"},
     )
@@ -454,13 +454,17 @@ async def test_action_bad_bodies(start: Start) -> None:
         {"error": "bad_json", "message": "the body is not a JSON object"},
     )
     context = sign({"a": "b"}, SECRET, 60, now=time.time())
-    status, body = await post_action(bot, click(context, user_id=""))
-    assert status == 400 and "user_id" in body["message"]
+    # user_id is checked as for slash commands: a Mattermost id, or the click is refused.
+    for user_id in ("", "../../users/me", "me", CAROL.upper(), CAROL + "x"):
+        status, body = await post_action(bot, click(context, user_id=user_id))
+        assert (status, body["error"]) == (400, "bad_action") and "user_id" in body["message"], user_id
+    assert bot.handler.actions == []
     status, body = await post_action(
         bot, click(sign({"a": "b"}, SECRET, 60, now=time.time()), padding="z" * 70_000)
     )
     assert status == 413
-    status, body = await post_action(bot, click(sign({"a": "b"}, SECRET, 60, now=time.time())))
+    # The refused clicks did not spend the button's one click.
+    status, body = await post_action(bot, click(context))
     assert (status, body) == (200, {"ephemeral_text": FAILED_TEXT})
 
 

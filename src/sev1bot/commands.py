@@ -274,8 +274,14 @@ _SPECS: dict[str, _Spec] = {
         "Mark an item as not needed for this incident.",
         _one_key(ItemSkipped, "skip"),
     ),
-    "assign": _Spec("/sev1 assign <stage.item> @<username>", "Give an item to someone.", _assign),
-    "owner": _Spec("/sev1 owner @<username>", "Hand the incident to a new owner.", _owner),
+    "assign": _Spec(
+        "/sev1 assign <stage.item> @<username>",
+        "Give an item to someone (an active person, not a bot).",
+        _assign,
+    ),
+    "owner": _Spec(
+        "/sev1 owner @<username>", "Hand the incident to a new owner (an active person, not a bot).", _owner
+    ),
     "update": _Spec("/sev1 update <text>", "Post a status update and add it to the timeline.", _update),
     "resolve": _Spec(
         "/sev1 resolve [note]", "Resolve the incident; starts the post-incident deadlines.", _resolve

@@ -12,12 +12,13 @@ import logging
 import re
 import time
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from harness import Humans, RunningBot, bot_env, fast_playbook, free_port, react, slash
+from harness import Humans, RunningBot, bot_env, fast_playbook, free_port, react, running_bot, slash
 from mattermostautodriver.exceptions import NotEnoughPermissions
 from procs import BotProcess
 from scenario import (
@@ -31,12 +32,15 @@ from scenario import (
     start_incident,
     until,
 )
+from sqlalchemy import create_engine, select
 
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
 from sev1bot.core.text import BIDI_CONTROLS
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.signing import sign
 from sev1bot.sandbox.app import Sandbox
+from sev1bot.store.store import Store
+from sev1bot.store.tables import requests
 from store_peek import incident_ids
 
 pytestmark = pytest.mark.e2e
@@ -260,22 +264,105 @@ async def test_only_channel_members_can_change_the_incident(
 async def test_a_user_id_that_is_not_a_mattermost_id_is_refused(
     sandbox: Sandbox, humans: Humans, bot: RunningBot
 ) -> None:
-    """``../../users/me`` as the user id would make the membership check ask about the bot itself."""
+    """``../../users/me`` as the user id would make the membership check ask about the bot itself. Button
+    clicks (signed with the bot's key, so they pass the signature check) get the same check."""
     channel_id = await start_incident(sandbox, humans)
     assert bot.bot.url is not None
-    for user_id in (
-        "../../users/me",
-        "me",
-        sandbox.users["alice"].id.upper(),
-        sandbox.users["alice"].id + "x",
-    ):
+    bad_ids = ("../../users/me", "me", sandbox.users["alice"].id.upper(), sandbox.users["alice"].id + "x")
+    for user_id in bad_ids:
         form = {**command_form(sandbox, "alice", channel_id, "check 1.1", command_token(sandbox))}
         form["user_id"] = user_id
         status, body = await post_command(bot.bot.url, form)
         assert (status, body["error"]) == (400, "bad_command"), (user_id, body)
         assert "user_id" in body["message"]
+    context = sign({"do": "x"}, bot.bot.settings.signing_secret, 600, now=time.time())
+    async with aiohttp.ClientSession() as session:
+        for user_id in bad_ids:
+            click = {"user_id": user_id, "channel_id": channel_id, "post_id": "p" * 26, "context": context}
+            async with session.post(bot.bot.url + "/mattermost/action", json=click) as response:
+                body = await response.json()
+            assert (response.status, body["error"]) == (400, "bad_action"), (user_id, body)
+            assert "user_id" in body["message"]
     (state,) = stored(bot)
     assert state.items["1.1"].status is ItemStatus.OPEN
+
+
+async def test_a_replayed_command_request_runs_once(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    """The same signed form twice (same trigger id), as a retrying proxy or someone replaying a captured
+    request would send it: the replay is answered without running, so it cannot undo what happened since."""
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    form = command_form(sandbox, "alice", channel_id, "check 1.1", command_token(sandbox))
+    form["trigger_id"] = "dHJpZ2dlci1pZC0x"
+    status, first = await post_command(bot.bot.url, form)
+    assert status == 200 and first["text"].startswith("Done"), first
+    assert (await slash(humans, "alice", channel_id, "uncheck 1.1"))["text"].startswith("Done")
+
+    status, again = await post_command(bot.bot.url, form)
+    assert status == 200 and again["text"].startswith("Already done"), again
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.OPEN
+    assert [e.kind for e in state.timeline] == ["started", "checked", "unchecked"], state.timeline
+    # Another trigger id is another request, even with the same text.
+    status, other = await post_command(bot.bot.url, {**form, "trigger_id": "dHJpZ2dlci1pZC0y"})
+    assert status == 200 and other["text"].startswith("Done"), other
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.DONE
+
+
+async def test_the_actor_is_the_user_of_user_id_not_user_name(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    """A request (with the command token) whose ``user_name`` says alice, the owner, but whose ``user_id``
+    is bob's acts as bob: it cannot resolve, and what it checks is checked by bob."""
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    assert (await slash(humans, "alice", channel_id, "assign 2.1 @bob"))["text"].startswith("Done")
+    await until(lambda: sandbox.state.channel_member(channel_id, sandbox.users["bob"].id), 10, "bob invited")
+    token = command_token(sandbox)
+
+    def as_bob_named_alice(text: str) -> dict[str, str]:
+        return {**command_form(sandbox, "alice", channel_id, text, token), "user_id": sandbox.users["bob"].id}
+
+    status, body = await post_command(bot.bot.url, as_bob_named_alice("resolve fixed"))
+    assert status == 200 and body["text"].startswith("Only the owner (@alice)"), body
+    status, body = await post_command(bot.bot.url, as_bob_named_alice("check 2.1"))
+    assert status == 200 and body["text"].startswith("Done"), body
+    # A well-formed id of nobody on the server acts as nobody.
+    nobody = {**as_bob_named_alice("check 2.2"), "user_id": "n0b0dy" + "0" * 20}
+    status, body = await post_command(bot.bot.url, nobody)
+    assert status == 200 and "does not know the user" in body["text"], body
+
+    (state,) = stored(bot)
+    assert state.status is IncidentStatus.ACTIVE
+    assert state.items["2.1"].status is ItemStatus.DONE and state.items["2.2"].status is ItemStatus.OPEN
+    assert [e.actor for e in state.timeline if e.kind == "checked"] == ["bob"], state.timeline
+    await until(lambda: is_checked(sandbox, channel_id, "2.1", "bob"), 10, "2.1 shown as checked by bob")
+
+
+async def test_requests_seen_over_a_day_ago_are_forgotten(
+    sandbox: Sandbox, tmp_path: Path, playbook_dir: Path
+) -> None:
+    """The replay record does not grow for ever: the leader prunes requests older than a day."""
+    url = f"sqlite:///{tmp_path / 'sev1bot.db'}"
+    now = datetime.now(UTC)
+    with Store(url) as store:
+        store.migrate()
+        assert not store.seen_request("command:old", now - timedelta(days=2))
+        assert not store.seen_request("command:recent", now - timedelta(hours=23))
+
+    def seen() -> set[str]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return set(conn.scalars(select(requests.c.request_id)))
+        finally:
+            engine.dispose()
+
+    async with running_bot(bot_env(sandbox, url, playbook_dir, free_port())):
+        await until(lambda: seen() == {"command:recent"}, 10, "the old request to be forgotten")
 
 
 async def test_resolve_and_owner_are_limited_to_the_owner_and_the_playbook_roles(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sev1bot.mattermost.errors import NotFound
-from sev1bot.mattermost.rest import MattermostAPI
+from sev1bot.mattermost.rest import MattermostAPI, User
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,11 @@ class Team:
 
 @dataclass
 class UserDirectory:
-    """Usernames <-> user ids, cached: usernames of people in an incident rarely change mid-incident."""
+    """Usernames <-> user ids, cached: usernames of people in an incident rarely change mid-incident.
+
+    Whether someone is deactivated or a bot is not cached (:meth:`people` asks the server each time): an
+    account can be deactivated at any moment, and the questions that depend on it are rare.
+    """
 
     api: MattermostAPI
     by_name: dict[str, str] = field(default_factory=dict)
@@ -41,14 +45,25 @@ class UserDirectory:
         wanted = [u for u in dict.fromkeys(usernames) if u not in self.by_name]
         if wanted:
             for user in await self.api.users_by_usernames(wanted):
-                self.by_name[user.username] = user.id
-                self.by_id[user.id] = user.username
+                self._remember(user)
         found = {u: self.by_name[u] for u in usernames if u in self.by_name}
         return found, [u for u in usernames if u not in self.by_name]
 
+    async def people(self, usernames: list[str]) -> tuple[dict[str, User], list[str]]:
+        """(username -> user for those found, usernames not found), fresh from the server: each user says
+        whether it is deactivated (``deactivated``) or a bot (``is_bot``)."""
+        found: dict[str, User] = {}
+        for user in await self.api.users_by_usernames(usernames):
+            self._remember(user)
+            found[user.username] = user
+        return found, [u for u in dict.fromkeys(usernames) if u not in found]
+
     async def username(self, user_id: str) -> str:
+        """The username of ``user_id``; NotFound if the server has no such user."""
         if user_id not in self.by_id:
-            user = await self.api.user(user_id)
-            self.by_id[user.id] = user.username
-            self.by_name[user.username] = user.id
+            self._remember(await self.api.user(user_id))
         return self.by_id[user_id]
+
+    def _remember(self, user: User) -> None:
+        self.by_id[user.id] = user.username
+        self.by_name[user.username] = user.id

@@ -6,11 +6,12 @@ to the handler. Handlers should ack fast and work later; if one takes longer tha
 answers "working on it" and posts the handler's answer to the request's ``response_url`` when it is ready.
 Only the hook id is taken from ``response_url``: the answer goes to ``<mattermost_url>/hooks/commands/<id>``,
 never to a host the bot was not configured with (the server builds ``response_url`` from whatever host the
-user's client called). ``user_id`` must look like a Mattermost id (26 lowercase letters and digits).
+user's client called). ``user_id`` must look like a Mattermost id (26 lowercase letters and digits); the
+fronts take the actor from it, not from ``user_name``.
 
 ``POST /mattermost/action`` takes a button click, whose ``context`` must be signed (:mod:`.signing`),
-unexpired and not seen before. Replay protection is an in-memory, bounded set of nonces: it does not
-span replicas (that would need the store).
+unexpired and not seen before, and whose ``user_id`` must look like a Mattermost id too. Replay protection
+is an in-memory, bounded set of nonces: it does not span replicas (that would need the store).
 
 Anyone who can reach the bot can POST here, so a malformed body is always a 400 (never a handler crash),
 and rejected requests are logged as one short WARNING per kind at most every :data:`COMPLAINT_EVERY`
@@ -98,7 +99,7 @@ class ActionRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    user_id: str = Field(min_length=1)
+    user_id: str = Field(pattern=_ID_PATTERN)
     user_name: str = ""
     channel_id: str = ""
     channel_name: str = ""
@@ -431,14 +432,14 @@ class _Endpoint:
             # A context that is not even shaped like ours is a malformed body (400); a wrong or stale
             # signature is a refusal (403).
             return _error(400 if exc.reason == "malformed" else 403, exc.reason, str(exc))
-        if not self.nonces.first_use(verified.nonce, verified.expires_at, now):
-            self.complaints.warn("click_replayed", "rejected a replayed button click from %s", request.remote)
-            return _error(403, "replayed", "this button click was already handled")
-        try:
+        try:  # before the nonce is used up: a malformed click must not spend the button's one click
             req = ActionRequest.model_validate({**click, "context": verified.data})
         except ValidationError as exc:
             fields = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
             return _error(400, "bad_action", f"missing or invalid fields: {fields}")
+        if not self.nonces.first_use(verified.nonce, verified.expires_at, now):
+            self.complaints.warn("click_replayed", "rejected a replayed button click from %s", request.remote)
+            return _error(403, "replayed", "this button click was already handled")
         try:
             answer = await self.handler.handle_action(req)
         except Exception:

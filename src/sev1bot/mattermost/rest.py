@@ -69,7 +69,11 @@ class User(_Model):
     nickname: str = ""
     email: str = ""
     is_bot: bool = False
-    delete_at: int = 0
+    delete_at: int = 0  # when the account was deactivated; 0 while it is active
+
+    @property
+    def deactivated(self) -> bool:
+        return self.delete_at != 0
 
 
 class Team(_Model):

@@ -3,11 +3,17 @@
 Parsing is ``commands.parse_command``; a command that changes an incident is already a core event, so this
 front only checks where it was typed and by whom, and hands it to the spine. The answer is shown only to the
 person who typed the command.
+
+Who typed it is the user of ``user_id`` (asked of the server, cached), never the request's ``user_name``,
+which anyone holding the command token could set to someone else's name. A request is run once: its
+``trigger_id`` is recorded in the store (shared by every replica) before it runs, and a replay of it is
+answered :data:`REPLAYED` without running again.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sev1bot import commands as cmd
 from sev1bot.core import render
@@ -19,11 +25,11 @@ from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import Team, UserDirectory
-from sev1bot.mattermost.errors import MattermostError
+from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.inbound import SlashCommand
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.spine import Spine
-from sev1bot.store.errors import StoreUnavailable
+from sev1bot.store.errors import StoreReadOnly, StoreUnavailable
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,13 @@ UNAVAILABLE = (
     "sev1bot could not do that right now (the server or database is unavailable). "
     "Nothing was changed; please try again in a moment."
 )
+
+# A replayed request (same trigger id) is answered with this rather than the first answer: the store keeps
+# request ids, not answers (an answer can hold a status board), the person who typed the command already saw
+# the first answer, and a replay by anyone else must learn nothing from it. Running nothing is the harmless
+# side: a retried change is not applied twice.
+REPLAYED = "Already done: this request was handled before, so nothing more was done."
+UNKNOWN_SENDER = "sev1bot does not know the user this command came from, so it did nothing."
 
 
 class CommandFront:
@@ -64,16 +77,51 @@ class CommandFront:
 
     async def handle(self, invocation: SlashCommand) -> str:
         try:
-            command = cmd.parse_command(invocation.text, invocation.actor_name)
-        except cmd.UsageError as exc:
-            return f"{exc.message}\nUsage: `{exc.usage_line}`"
-        try:
-            return await self._run(invocation, command)
+            return await self._handle(invocation)
         except CoreError as exc:
             return str(exc)
         except (StoreUnavailable, MattermostError) as exc:
             log.warning("command %r failed: %s", invocation.text[:40], exc)
             return UNAVAILABLE
+
+    async def _handle(self, invocation: SlashCommand) -> str:
+        if await self._replayed(invocation.trigger_id):
+            return REPLAYED
+        actor = await self._sender(invocation)
+        if actor is None:
+            return UNKNOWN_SENDER
+        invocation = replace(invocation, actor_name=actor)
+        try:
+            command = cmd.parse_command(invocation.text, actor)
+        except cmd.UsageError as exc:
+            return f"{exc.message}\nUsage: `{exc.usage_line}`"
+        return await self._run(invocation, command)
+
+    async def _replayed(self, trigger_id: str) -> bool:
+        """Whether this request was seen before (and record it if not). The server gives every command a new
+        trigger id; a request without one (an old server, a hand-made request) cannot be told apart."""
+        if not trigger_id:
+            return False
+        try:
+            return await self.store.run(self.store.seen_request, f"command:{trigger_id}")
+        except StoreReadOnly:
+            return False  # nothing can be saved, so nothing can happen twice; reading commands still work
+
+    async def _sender(self, invocation: SlashCommand) -> str | None:
+        """The username of the request's ``user_id``; None if the server has no such user."""
+        try:
+            username = await self.users.username(invocation.actor_id)
+        except NotFound:
+            log.warning("slash command from an unknown user id %s refused", invocation.actor_id)
+            return None
+        if username != invocation.actor_name:
+            log.warning(
+                "slash command: user_name %r is not the name of user id %s; acting as @%s",
+                invocation.actor_name[:64],
+                invocation.actor_id,
+                username,
+            )
+        return username
 
     async def _run(self, invocation: SlashCommand, command: cmd.Command) -> str:
         match command:
@@ -100,23 +148,32 @@ class CommandFront:
                 return render.timeline(incident, self.calendar)
             case cmd.Start() | cmd.List() | cmd.Help():
                 return "That command does not apply inside an incident channel."
-        if isinstance(command, Assigned | OwnerChanged):
-            named = command.assignee if isinstance(command, Assigned) else command.owner
-            if unknown := await self._no_such_user(named):
-                return unknown
+        if isinstance(command, Assigned | OwnerChanged) and (refused := await self._not_a_person(command)):
+            return refused
         decision = await self.spine.apply(incident.id, command)
         if decision is None or not decision.effects:
             return "Nothing to change: that is already so."
         return f"Done: {render.describe_event(command)}."
 
-    async def _no_such_user(self, username: str) -> str | None:
-        """Refuse a username nobody has: a typo must not become the owner or an assignee."""
-        if username in RESERVED_USERNAMES:
+    async def _not_a_person(self, command: Assigned | OwnerChanged) -> str | None:
+        """Refuse anyone who cannot take the job: a typo must not become the owner or an assignee, nor a
+        deactivated account (it could never act, and inviting it fails), nor a bot (as owner it would lock
+        the people out of resolving)."""
+        if isinstance(command, Assigned):
+            named, role = command.assignee, "an item's assignee"
+        else:
+            named, role = command.owner, "an incident's owner"
+        if named in RESERVED_USERNAMES:
             return None  # @all, @channel, @here: the core refuses them, saying why
-        _, missing = await self.users.ids([username])
-        if not missing:
-            return None
-        return f"There is no user `@{username}` on this server: check the spelling."
+        found, _ = await self.users.people([named])
+        user = found.get(named)
+        if user is None:
+            return f"There is no user `@{named}` on this server: check the spelling."
+        if user.deactivated:
+            return f"@{named} is deactivated on this server: choose someone active."
+        if user.is_bot:
+            return f"@{named} is a bot: {role} must be a person."
+        return None
 
     async def _list(self) -> str:
         active = await self.store.run(self.store.active_incidents)

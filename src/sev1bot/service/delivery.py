@@ -82,16 +82,31 @@ class Delivery:
         batch.channel_id = channel.id
 
     async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
-        found, missing = await self.users.ids(usernames)
-        if found:
-            await self.api.add_members(_channel(batch, incident_id), list(found.values()))
-        if missing:
-            names = ", ".join(f"`{name}`" for name in missing)
-            await self.api.create_post(
-                _channel(batch, incident_id),
-                f":warning: Could not invite {names}: no such user on this server. "
-                "Check the playbook's roles or the SEV1BOT_ROLE_* settings.",
-            )
+        # Asked afresh each time: a deactivated account (or a bot) in the list would make the server refuse
+        # the whole addition with 403, and the invite comes before the checklist, so the start would stall.
+        found, missing = await self.users.people(usernames)
+        deactivated = [name for name, user in found.items() if user.deactivated]
+        bots = [name for name, user in found.items() if user.is_bot and not user.deactivated]
+        people = [user.id for name, user in found.items() if name not in deactivated and name not in bots]
+        channel_id = _channel(batch, incident_id)
+        if people:
+            await self.api.add_members(channel_id, people)
+        for names, why in (
+            (missing, "no such user on this server"),
+            (deactivated, "deactivated on this server"),
+            (bots, "a bot, not a person" if len(bots) == 1 else "bots, not people"),
+        ):
+            if names:
+                await self._not_invited(incident_id, channel_id, names, why)
+
+    async def _not_invited(self, incident_id: str, channel_id: str, names: list[str], why: str) -> None:
+        log.warning("incident %s: not invited (%s): %s", incident_id, why, ", ".join(names))
+        listed = ", ".join(f"`{name}`" for name in names)
+        await self.api.create_post(
+            channel_id,
+            f":warning: Could not invite {listed}: {why}. "
+            "Check the playbook's roles or the SEV1BOT_ROLE_* settings.",
+        )
 
     def _pending_id(self, entry: OutboxEntry) -> str:
         # Deterministic per outbox row, so the server recognises a retry of the same create. Row ids alone

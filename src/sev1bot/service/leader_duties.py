@@ -2,14 +2,17 @@
 
 Elected, it rebuilds the timers from the store, connects the websocket, catches up with the reactions it
 missed and starts polling the outbox (another replica's commands commit effects that only the leader
-delivers). Demoted, it drops all of that. Every replica serves slash commands and clicks either way.
+delivers); from that loop it also forgets, once an hour, the slash-command requests older than a day (kept
+to refuse replays). Demoted, it drops all of that. Every replica serves slash commands and clicks either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sev1bot.mattermost.errors import MattermostError
@@ -25,6 +28,8 @@ from sev1bot.store.store import Store
 log = logging.getLogger(__name__)
 
 OUTBOX_POLL = 0.5  # seconds: how soon the leader delivers what another replica committed
+REQUESTS_KEPT = timedelta(days=1)  # a slash-command request is refused as a replay for this long
+PRUNE_EVERY = 3600.0  # seconds between two clean-ups of the requests seen
 WebSocketFactory = Callable[[ReactionFollower], WebSocketClient]
 
 
@@ -49,6 +54,7 @@ class LeaderDuties:
         self._websocket = websocket
         self.ws: WebSocketClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._pruned_at: float | None = None  # time.monotonic() of the last clean-up
 
     async def elected(self) -> None:
         self.executor.forget()  # another leader may have posted meanwhile
@@ -77,13 +83,24 @@ class LeaderDuties:
 
     async def _outbox_loop(self) -> None:
         while True:
-            try:
-                await self.executor.drain_all()
-            except (MattermostError, StoreError) as exc:
-                log.warning("%s", exc)
+            for step in (self.executor.drain_all, self._prune_requests):
+                try:
+                    await step()
+                except (MattermostError, StoreError) as exc:
+                    log.warning("%s", exc)
             if self.follower.behind:
                 await self.follower.catch_up()
             await asyncio.sleep(OUTBOX_POLL)
+
+    async def _prune_requests(self) -> None:
+        """Forget requests seen more than a day ago; at most once an hour, the first time at once."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        gone = await self.store.run(self.store.prune_requests, self.store.clock() - REQUESTS_KEPT)
+        if gone:
+            log.info("forgot %d slash-command requests seen over a day ago", gone)
 
     def readiness(self) -> dict[str, Any]:
         ws = self.ws.state.value if self.ws else "off"
