@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -36,8 +37,8 @@ class Bot:
     channel_id: str
 
 
-async def bot_on(sandbox: Sandbox, store: Store, **api_options: float) -> AsyncIterator[Bot]:
-    async with MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"], **api_options) as api:  # type: ignore[arg-type]
+async def bot_on(sandbox: Sandbox, store: Store, **api_options: Any) -> AsyncIterator[Bot]:
+    async with MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"], **api_options) as api:
         team = Team(api, sandbox.team.id, sandbox.team.name, sandbox.bot.id)
         executor = Executor(api, store, Timers(), team, UserDirectory(api), threads_collapsed=True)
         channel = await api.create_channel(sandbox.team.id, "sev1-acme-1", "Sev 1 Acme")
