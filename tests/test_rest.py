@@ -32,7 +32,7 @@ from sev1bot.mattermost.errors import (
     Unreachable,
 )
 from sev1bot.mattermost.inbound import serve
-from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
+from sev1bot.mattermost.rest import CHANNEL_EXISTS, DELIVERY_PROP, MattermostAPI
 
 TOKEN = "bottoken0123456789abcdefgh"
 BOT_ID = "botuserid0123456789abcdefg"
@@ -615,6 +615,43 @@ async def test_sandbox_posts_threads_pins_reactions(sandbox: Any, bot: Mattermos
 
     with pytest.raises(NotFound):
         await bot.get_post("x" * 26)
+
+
+async def test_sandbox_delivery_keys_survive_edits(sandbox: Any, bot: MattermostAPI) -> None:
+    """The key the bot looks its posts up by after a crash stays on a post through every kind of edit."""
+    channel = await bot.create_channel(sandbox.team.id, "sev1-keys", "Sev 1 keys", type="O")
+    root = await bot.create_post(channel.id, "board", delivery_key="1700000000000-1")
+    reply = await bot.create_post(channel.id, "item", root_id=root.id, props={"x": 1}, delivery_key="1-2")
+    assert root.props[DELIVERY_PROP] == "1700000000000-1"
+    assert reply.props == {"x": 1, DELIVERY_PROP: "1-2", "from_bot": "true"}
+    # The message alone: the server keeps the props.
+    assert (await bot.patch_post(root.id, "board v2")).props[DELIVERY_PROP] == "1700000000000-1"
+    # Props too: the server replaces them all, so the key is carried over (and a given one wins).
+    edited = await bot.patch_post(reply.id, "item v2", props={"checked": True})
+    assert edited.props == {"checked": True, DELIVERY_PROP: "1-2"}
+    assert sandbox.state.posts[reply.id].props == edited.props, "as the server stored it"
+    assert (await bot.patch_post(reply.id, props={DELIVERY_PROP: "1-3"})).props == {DELIVERY_PROP: "1-3"}
+
+
+async def test_sandbox_posts_created_after_pages_back_just_far_enough(
+    sandbox: Any, bot: MattermostAPI
+) -> None:
+    channel = await bot.create_channel(sandbox.team.id, "sev1-pages", "Sev 1 pages", type="O")
+    root = await bot.create_post(channel.id, "root")
+    made = [root, *[await bot.create_post(channel.id, f"reply {n}", root_id=root.id) for n in range(4)]]
+    made.append(await bot.create_post(channel.id, "last"))
+    path = f"/api/v4/channels/{channel.id}/posts"
+
+    def expected(after: int) -> list[str]:
+        return [p.id for p in sandbox.posts_in(channel.id) if p.create_at > after]
+
+    for after in (0, made[-1].create_at - 1):
+        before = sandbox.count_requests("GET", path)
+        found = await bot.posts_created_after(channel.id, after, per_page=2)
+        assert [p.id for p in found] == expected(after)  # replies included, oldest first
+        # Newest first, two a page: it stops at the first page that reaches back to ``after`` (or ends).
+        assert sandbox.count_requests("GET", path) - before == 1 + len(found) // 2, (after, len(found))
+    assert {p.id for p in made} <= {p.id for p in await bot.posts_created_after(channel.id, 0)}
 
 
 async def test_sandbox_dedupes_posts_on_pending_post_id(sandbox: Any, bot: MattermostAPI) -> None:

@@ -196,3 +196,22 @@ async def test_admin_describe_lists_the_seeded_people(sandbox: Sandbox) -> None:
         described = (await control.get("/sandbox/admin")).json(200)
     assert described["team"] == {"id": sandbox.team.id, "name": "mme"} and described["bot"] == "sev1bot"
     assert described["users"]["alice"]["token"] == sandbox.tokens["alice"]
+
+
+async def test_pending_post_ids_can_be_expired_at_once(sandbox: Sandbox, people: People) -> None:
+    """The 30 s after which the server forgets a pending_post_id, skipped: a retry then makes a second post.
+    (What a bot must survive after a crash and a restart more than 30 s later.)"""
+    assert sandbox.config.pending_post_ttl == 30.0, "the server's default"
+    bob = await people("bob")
+    channel_id = sandbox.channel("town-square").id
+    body = {"channel_id": channel_id, "message": "once", "pending_post_id": "p:1", "props": {"sev1bot": "k1"}}
+    first = (await bob.post("/api/v4/posts", body)).json(201)
+    assert (await bob.post("/api/v4/posts", body)).json(201)["id"] == first["id"], "remembered"
+    async with admin(sandbox) as control:
+        assert (await control.post("/sandbox/admin/pending-posts/expire")).json(200) == {"expired": 1}
+    second = (await bob.post("/api/v4/posts", body)).json(201)
+    assert second["id"] != first["id"], "forgotten: a retry makes a new post"
+    # Both carry the custom props key, as a reader of the channel sees them.
+    listed = (await bob.get(f"/api/v4/channels/{channel_id}/posts", params={"per_page": "5"})).json(200)
+    assert [listed["posts"][i]["props"].get("sev1bot") for i in listed["order"][:2]] == ["k1", "k1"]
+    assert sandbox.expire_pending_posts() == 1

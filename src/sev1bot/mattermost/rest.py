@@ -4,7 +4,8 @@ Returns small pydantic models, raises the :mod:`sev1bot.mattermost.errors` tree,
 with capped backoff (honouring ``Retry-After`` on 429) and counts every HTTP request in ``calls``.
 
 Retries never duplicate work: reads, patches, pins, member additions and direct channels are idempotent;
-``create_post`` sends a ``pending_post_id`` that stays the same across retries, which the server dedupes on;
+``create_post`` sends a ``pending_post_id`` that stays the same across retries, which the server dedupes on
+(for 30 s: beyond that, a post carries its ``DELIVERY_PROP`` for the caller to look it up by);
 ``create_channel`` recovers the channel when a retry finds that the first attempt already created it.
 Calls that cannot be replayed (ephemeral posts, command creation) are retried only when the server surely did
 not act: a 429, or a connection that never opened. The driver's own retry loop is switched off.
@@ -54,6 +55,8 @@ _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MEMBER_BATCH = 1000
 # The server remembers a pending_post_id for 30 s (PendingPostIDsCacheTTL): retry a post only within that.
 PENDING_POST_WINDOW = 25.0
+# The props key of the bot's posts that names what each post delivers (the server keeps custom props).
+DELIVERY_PROP = "sev1bot"
 T = TypeVar("T")
 
 
@@ -334,14 +337,20 @@ class MattermostAPI:
         root_id: str = "",
         props: dict[str, Any] | None = None,
         pending_post_id: str | None = None,
+        delivery_key: str | None = None,
     ) -> Post:
-        """Create a post, safely retried: every attempt carries the same ``pending_post_id``."""
+        """Create a post, safely retried: every attempt carries the same ``pending_post_id``.
+
+        ``delivery_key`` goes into ``props[DELIVERY_PROP]``: unlike the pending id, which the server forgets
+        after 30 s, it stays on the post for as long as the post exists (see ``posts_created_after``)."""
         body: dict[str, Any] = {
             "channel_id": channel_id,
             "message": message,
             "root_id": root_id,
             "pending_post_id": pending_post_id or await self.new_pending_post_id(),
         }
+        if delivery_key is not None:
+            props = {**(props or {}), DELIVERY_PROP: delivery_key}
         if props:
             body["props"] = props
         return Post.model_validate(
@@ -361,11 +370,17 @@ class MattermostAPI:
     async def patch_post(
         self, post_id: str, message: str | None = None, props: dict[str, Any] | None = None
     ) -> Post:
+        """Change a post. Without ``props`` the server keeps the post's props; with them it replaces them
+        all, so the post's ``DELIVERY_PROP`` is read first and kept unless ``props`` names one."""
         body: dict[str, Any] = {}
         if message is not None:
             body["message"] = message
         if props is not None:
             body["props"] = props
+            if DELIVERY_PROP not in props:
+                kept = (await self.get_post(post_id)).props.get(DELIVERY_PROP)
+                if kept is not None:
+                    body["props"] = {**props, DELIVERY_PROP: kept}
         path = f"/api/v4/posts/{post_id}/patch"
         return Post.model_validate(
             await self._call("patch_post", lambda: self._driver.client.put(path, body))
@@ -413,6 +428,24 @@ class MattermostAPI:
                 break
         oldest_first = {p.id: p for batch in reversed(pages) for p in batch}
         return sorted(oldest_first.values(), key=lambda p: p.create_at)  # stable: ties keep that order
+
+    async def posts_created_after(self, channel_id: str, after: int, per_page: int = 200) -> list[Post]:
+        """The channel's posts (replies included) created after ``after`` (ms since epoch), oldest first.
+
+        Pages are read newest first until one reaches back that far: ``since`` would take one request, but
+        the server answers it with at most 1000 posts, in no guaranteed order, and only those *changed*."""
+        found: dict[str, Post] = {}
+        for page in range(1000):
+            data = await self._call(
+                "channel_posts",
+                partial(self._driver.posts.get_posts_for_channel, channel_id, page=page, per_page=per_page),
+            )
+            order = set((data or {}).get("order") or [])
+            listed = [p for p in post_list(data) if p.id in order]  # not the thread roots added to a page
+            found.update((p.id, p) for p in listed if p.create_at > after)
+            if len(order) < per_page or any(p.create_at <= after for p in listed):
+                break
+        return sorted(found.values(), key=lambda p: p.create_at)
 
     async def thread(self, post_id: str) -> list[Post]:
         """The root post and all its replies, oldest first."""

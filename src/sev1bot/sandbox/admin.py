@@ -25,6 +25,7 @@ class Controls(Protocol):
 
     def drop_websockets(self) -> int: ...
     def restart(self) -> None: ...
+    def expire_pending_posts(self) -> int: ...
     def set_rate_limit(self, enabled: bool, per_sec: float = 10.0, max_burst: int = 100) -> None: ...
     def set_active(self, username: str, active: bool) -> User: ...
     def describe(self) -> dict[str, Any]: ...
@@ -116,6 +117,11 @@ async def restart(request: web.Request) -> web.Response:
     return json_response(STATUS_OK)
 
 
+async def expire_pending_posts(request: web.Request) -> web.Response:
+    """Skip the 30 s after which the server forgets each ``pending_post_id``; answers how many it forgot."""
+    return json_response({"expired": _controls(request).expire_pending_posts()})
+
+
 async def rate_limit(request: web.Request) -> web.Response:
     controls, body = _controls(request), await _body(request)
     try:
@@ -152,5 +158,6 @@ def add_routes(app: web.Application, controls: Controls) -> None:
     r.add_delete(f"{ADMIN_PREFIX}/faults", clear_faults)
     r.add_post(f"{ADMIN_PREFIX}/websockets/drop", drop_websockets)
     r.add_post(f"{ADMIN_PREFIX}/restart", restart)
+    r.add_post(f"{ADMIN_PREFIX}/pending-posts/expire", expire_pending_posts)
     r.add_put(f"{ADMIN_PREFIX}/ratelimit", rate_limit)
     r.add_put(f"{ADMIN_PREFIX}/users/{{username}}/active", user_active)

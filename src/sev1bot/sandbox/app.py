@@ -130,6 +130,11 @@ class Sandbox:
         self.state.forget_caches()
         self.rate_limiter.reset()
 
+    def expire_pending_posts(self) -> int:
+        """Forget the ``pending_post_id`` of every post made so far, as the server does 30 s
+        (``pending_post_ttl``) after each: a retry from now on makes a new post. Returns how many."""
+        return self.state.expire_pending_posts()
+
     def set_rate_limit(self, enabled: bool = True, per_sec: float = 10.0, max_burst: int = 100) -> None:
         self.rate_limiter.configure(enabled, per_sec, max_burst)
 

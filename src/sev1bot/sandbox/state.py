@@ -215,6 +215,13 @@ class State:
             return None
         return entry[0]
 
+    def expire_pending_posts(self) -> int:
+        """Forget every remembered pending_post_id now, as ``pending_post_ttl`` seconds without a retry
+        would; how many there were."""
+        count = len(self._pending_posts)
+        self._pending_posts.clear()
+        return count
+
     def forget_caches(self) -> None:
         """What a server restart loses: in-memory caches, not stored data."""
         self._pending_posts.clear()

@@ -8,10 +8,11 @@ a long pass (a slow or rate-limited server) never leaves much unwritten.
 
 What a crash can cost: effects delivered but not yet written down are delivered again. An edit repeats
 harmlessly; a repeated create carries the same ``pending_post_id``, which the server recognises for a
-while (30 s on Mattermost) and answers with the post it already made. Only a crash followed by a restart
-later than that, within ``flush_after`` of a create, could post it twice. At-most-once sends (pings,
-reminders) are claimed before they are sent and written down at once, as before. A failed write stops the
-pass at the next ``check``.
+while (30 s on Mattermost) and answers with the post it already made. Later than that, the next leader
+looks such creates up on the server by the delivery key in their props before sending them again
+(``recovery``), so they are not posted twice either. At-most-once sends (pings, reminders) are claimed
+before they are sent and written down at once, as before. A failed write stops the pass at the next
+``check``.
 """
 
 from __future__ import annotations

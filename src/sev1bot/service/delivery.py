@@ -2,19 +2,25 @@
 
 A post with a ``ref`` is skipped when the batch already maps that ref to a post; a post with a
 ``dedupe_key`` is claimed in the ``sent`` table first; every create carries a ``pending_post_id`` derived
-from the outbox row, which the server dedupes on; a channel is created once per incident.
+from the outbox row, which the server dedupes on for 30 s, and the row's delivery key in its props, by which
+``recovery`` finds it later; a channel is created once per incident. Edits send only the message, so the
+server keeps the post's props (the key among them).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sev1bot.core import effects as fx
 from sev1bot.core.render import HEADER_MAX, PURPOSE_MAX
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import BadRequest, MattermostError
+from sev1bot.mattermost.events import Post
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
 from sev1bot.service.acks import Acks
+from sev1bot.service.recovery import Lookup, delivery_key
 from sev1bot.service.timers import Timers
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
@@ -32,8 +38,11 @@ class Delivery:
         self.team = team
         self.users = users
 
-    async def carry_out(self, entry: OutboxEntry, batch: Batch, acks: Acks) -> None:
-        """Make one effect happen; record in ``batch`` and ``acks`` what it created."""
+    async def carry_out(
+        self, entry: OutboxEntry, batch: Batch, acks: Acks, lookup: Lookup | None = None
+    ) -> None:
+        """Make one effect happen; record in ``batch`` and ``acks`` what it created. A create that ``lookup``
+        finds on the server already is adopted instead of sent again."""
         effect, incident_id = entry.effect, entry.incident_id
         acks.check()
         match effect:
@@ -44,7 +53,7 @@ class Delivery:
             case fx.Invite(usernames):
                 await self._invite(batch, incident_id, list(usernames))
             case fx.Post():
-                await self._post(entry, effect, batch, acks)
+                await self._post(entry, effect, batch, acks, lookup)
             case fx.EditPost(ref, message):
                 post_id = batch.posts.get(ref)
                 if post_id is None:
@@ -52,7 +61,7 @@ class Delivery:
                     return
                 await self.api.patch_post(post_id, message=message)
             case fx.DirectMessage():
-                await self._direct(entry, effect, acks)
+                await self._direct(entry, effect, acks, lookup)
             case fx.Schedule(key, at):
                 self.timers.schedule(incident_id, key, at)
             case fx.Cancel(key):
@@ -109,58 +118,87 @@ class Delivery:
         )
 
     def _pending_id(self, entry: OutboxEntry) -> str:
-        # Deterministic per outbox row, so the server recognises a retry of the same create. Row ids alone
-        # can repeat (SQLite reuses them once the outbox is empty); with the row's creation time they cannot.
-        return f"{self.team.bot_user_id}:{int(entry.created_at.timestamp() * 1000)}-{entry.id}"
+        # Deterministic per outbox row, so the server recognises a retry of the same create.
+        return f"{self.team.bot_user_id}:{delivery_key(entry)}"
 
-    async def _post(self, entry: OutboxEntry, effect: fx.Post, batch: Batch, acks: Acks) -> None:
+    async def _post(
+        self, entry: OutboxEntry, effect: fx.Post, batch: Batch, acks: Acks, lookup: Lookup | None
+    ) -> None:
         incident_id = entry.incident_id
         if effect.ref is not None and effect.ref in batch.posts:
             return  # delivered before a crash or retry
-        if effect.dedupe_key and not await self.store.run(self.store.claim, incident_id, effect.dedupe_key):
+        channel_id = _channel(batch, incident_id)
+        post = await lookup.existing(channel_id, entry) if lookup is not None else None
+        if post is not None:
+            await self._claimed(incident_id, effect.dedupe_key)
+        elif effect.dedupe_key and not await self.store.run(self.store.claim, incident_id, effect.dedupe_key):
             return  # sent (or being sent) already: a ping or reminder goes at most once
-        root_id = ""
-        if effect.thread is not None:
-            root_id = batch.posts.get(effect.thread, "")
-        try:
-            post = await self.api.create_post(
-                _channel(batch, incident_id),
-                effect.message,
-                root_id=root_id,
-                pending_post_id=self._pending_id(entry),
-            )
-        except MattermostError:
-            if effect.dedupe_key:
-                await self.store.run(self.store.release, incident_id, effect.dedupe_key)
-            raise
+        else:
+            root_id = batch.posts.get(effect.thread, "") if effect.thread is not None else ""
+            async with self._releasing(incident_id, effect.dedupe_key):
+                post = await self._create(entry, channel_id, effect.message, root_id)
         if effect.ref is not None:
             batch.posts[effect.ref] = post.id
         if effect.ref is not None or effect.dedupe_key:
             ref_post = (effect.ref, post.id) if effect.ref is not None else None
             sent = (effect.dedupe_key, post.id) if effect.dedupe_key else None
             acks.add(Delivered(incident_id, post=ref_post, sent=sent))  # written down before the pin
-        if effect.pin:
+        if effect.pin and not post.is_pinned:
             await self.api.pin(post.id)
 
-    async def _direct(self, entry: OutboxEntry, effect: fx.DirectMessage, acks: Acks) -> None:
-        incident_id = entry.incident_id
-        if effect.dedupe_key and not await self.store.run(self.store.claim, incident_id, effect.dedupe_key):
+    async def _direct(
+        self, entry: OutboxEntry, effect: fx.DirectMessage, acks: Acks, lookup: Lookup | None
+    ) -> None:
+        incident_id, dedupe_key = entry.incident_id, effect.dedupe_key
+        post = None
+        if lookup is not None and lookup.suspects(entry):
+            channel_id = await self._direct_channel(incident_id, effect.username)
+            post = await lookup.existing(channel_id, entry) if channel_id else None
+        if post is not None:
+            await self._claimed(incident_id, dedupe_key)
+        elif dedupe_key and not await self.store.run(self.store.claim, incident_id, dedupe_key):
             return
+        else:
+            async with self._releasing(incident_id, dedupe_key):
+                channel_id = await self._direct_channel(incident_id, effect.username)
+                if channel_id is None:
+                    return
+                post = await self._create(entry, channel_id, effect.message)
+        if dedupe_key:
+            acks.add(Delivered(incident_id, sent=(dedupe_key, post.id)))
+
+    async def _direct_channel(self, incident_id: str, username: str) -> str | None:
+        """The bot's direct channel with ``username``; None (and a warning) if there is no such user."""
+        found, _ = await self.users.ids([username])
+        if username not in found:
+            log.warning("incident %s: cannot message %s: no such user", incident_id, username)
+            return None
+        return (await self.api.direct_channel(self.team.bot_user_id, found[username])).id
+
+    async def _create(self, entry: OutboxEntry, channel_id: str, message: str, root_id: str = "") -> Post:
+        return await self.api.create_post(
+            channel_id,
+            message,
+            root_id=root_id,
+            pending_post_id=self._pending_id(entry),
+            delivery_key=delivery_key(entry),
+        )
+
+    @asynccontextmanager
+    async def _releasing(self, incident_id: str, dedupe_key: str | None) -> AsyncIterator[None]:
+        """Release the claim of an at-most-once send whose create failed, so that it may be tried again."""
         try:
-            found, _ = await self.users.ids([effect.username])
-            if effect.username not in found:
-                log.warning("incident %s: cannot message %s: no such user", incident_id, effect.username)
-                return
-            channel = await self.api.direct_channel(self.team.bot_user_id, found[effect.username])
-            post = await self.api.create_post(
-                channel.id, effect.message, pending_post_id=self._pending_id(entry)
-            )
+            yield
         except MattermostError:
-            if effect.dedupe_key:
-                await self.store.run(self.store.release, incident_id, effect.dedupe_key)
+            if dedupe_key:
+                await self.store.run(self.store.release, incident_id, dedupe_key)
             raise
-        if effect.dedupe_key:
-            acks.add(Delivered(incident_id, sent=(effect.dedupe_key, post.id)))
+
+    async def _claimed(self, incident_id: str, dedupe_key: str | None) -> None:
+        """An adopted at-most-once send: make sure it is claimed (a failed attempt released its claim), so
+        that its record can be completed with the post."""
+        if dedupe_key:
+            await self.store.run(self.store.claim, incident_id, dedupe_key)
 
 
 def _channel(batch: Batch, incident_id: str) -> str:

@@ -8,6 +8,10 @@ Each pass reads a batch of effects (with the channel and post ids it does not kn
 later edit of the same post in the batch supersedes, delivers the rest in order (replies to different posts
 side by side when every reader sees threads collapsed) and writes down what it delivered once, at the end
 (see ``acks``): bookkeeping per effect cost more than the request itself (docs/performance.md).
+
+A create that may have reached the server without being written down (it is older than this process's
+term as leader, or this process tried it and did not write it down) is looked up on the server before it
+is sent again (see ``recovery``): one read per channel per pass, only then.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
 from sev1bot.service.delivery import Delivery
+from sev1bot.service.recovery import Lookup, Suspects
 from sev1bot.service.timers import Timers
 from sev1bot.store.errors import StoreUnavailable
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
@@ -47,6 +52,7 @@ class Executor:
     ) -> None:
         self.store = store
         self.delivery = Delivery(api, store, timers, team, users)
+        self._suspects = Suspects(store.clock)  # the rows whose creates may be on the server unrecorded
         self._locks: dict[str, asyncio.Lock] = {}
         # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
         # in their thread, in the order they were made, so replies to different posts may be made side by
@@ -95,9 +101,11 @@ class Executor:
         acks = Acks(self.store)
         due, done = _coalesce(batch.entries)
         replies = _Replies()
+        lookup = Lookup(self.delivery.api, self.delivery.team.bot_user_id, self._suspects.among(due))
 
         async def deliver(entry: OutboxEntry) -> None:
-            await self.delivery.carry_out(entry, batch, acks)
+            self._suspects.attempting(entry)
+            await self.delivery.carry_out(entry, batch, acks, lookup)
             done.append(entry.id)
 
         try:
@@ -117,6 +125,8 @@ class Executor:
             if done:  # once per pass unless the pass runs long: see acks.py
                 acks.add(Delivered(incident_id, tuple(done)))
             await acks.settle()
+            written = set(done)
+            self._suspects.settled(entry for entry in batch.entries if entry.id in written)
 
     async def drain_all(self) -> None:
         for incident_id in await self.store.run(self.store.outbox_incidents):
@@ -126,8 +136,11 @@ class Executor:
                 log.warning("could not deliver the pending effects of incident %s: %s", incident_id, exc)
 
     def forget(self) -> None:
-        """Drop what this executor knows of channels and posts (another replica may have delivered)."""
+        """Drop what this executor knows of channels and posts (another replica may have delivered), and
+        look up every create already in the outbox before sending it (another process may have sent it).
+        Called when this process becomes the leader."""
         self._known.clear()
+        self._suspects.new_term()
 
 
 class _Replies:
