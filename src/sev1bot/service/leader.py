@@ -2,8 +2,9 @@
 
 A lease row in the database names the holder until it expires; the holder renews it every ``renew_every``
 seconds. The fence number grows whenever the holder changes, so a deposed leader that wakes up late can tell
-(``still_leader``) before it acts. A replica that cannot renew in time steps down by itself, before another
-can take over: a takeover needs the lease to expire first.
+before it acts: ``leading`` is the fence to show the store (which refuses to hand out outbox batches against
+a stale one), ``still_leader`` asks the database (before acting on a timer). A replica that cannot renew in
+time steps down by itself, before another can take over: a takeover needs the lease to expire first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sev1bot.store.errors import StoreError
+from sev1bot.store.leases import Fence
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,12 @@ class Leadership:
     @property
     def is_leader(self) -> bool:
         return self.fence is not None and time.monotonic() - self._renewed_at < self.ttl - self.renew_every
+
+    def leading(self) -> Fence | None:
+        """The fence to act under while this replica leads (renewed in time); None otherwise."""
+        if self.fence is None or not self.is_leader:
+            return None
+        return Fence(LEASE, self.fence)
 
     async def still_leader(self) -> bool:
         """Check with the database that nobody took over (the fence is unchanged)."""
