@@ -10,6 +10,10 @@ Both replicas use the same bot account, so the sandbox cannot tell them apart: t
 through a proxy (``mmproxy.TamperingProxy``, clean) that lists its requests. The sandbox answers each post
 0.4 s late (after creating it), so that the pass is long enough to pause half way.
 
+A deposed leader's own clock may not tell it either (a replica whose clock runs ahead takes the lease
+early, or a frozen VM whose monotonic clock stopped too): before acting on a timer the leader asks the
+database whether its fence is still the newest.
+
 What the pause can still cost: the posts the old leader had sent when it stopped (created, answer not yet
 read). The new leader posts them again with the same ``pending_post_id``, which the server answers with the
 post it already made: the checklist shows each item once (see docs/reliability.md).
@@ -18,11 +22,12 @@ post it already made: the checklist shows each item once (see docs/reliability.m
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Humans, bot_env, eventually, fast_playbook, free_port, slash
+from harness import Humans, bot_env, eventually, fast_playbook, free_port, running_bot, slash
 from mmproxy import TamperingProxy
 from procs import BotProcess, _get_json
 from scenario import (
@@ -31,9 +36,14 @@ from scenario import (
     assert_checklist_once,
     incident_channel,
     item_posts,
+    pings,
+    start_incident,
 )
 
+from sev1bot.core.escalation import ESCALATION
+from sev1bot.core.times import utcnow
 from sev1bot.sandbox.app import Sandbox
+from sev1bot.service.leader import LEASE
 from sev1bot.store.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -127,3 +137,33 @@ async def test_a_leader_paused_past_its_lease_mid_delivery_steps_down_without_de
         finally:
             await b.stop()
             await a.stop()
+
+
+async def test_a_leader_deposed_without_noticing_does_not_act_on_a_timer(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path
+) -> None:
+    ahead = [timedelta(0)]  # how far the bot's clock is moved on
+
+    def clock() -> datetime:
+        return utcnow() + ahead[0]
+
+    playbooks = fast_playbook(tmp_path / "playbooks", "1h", "1h")
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'sev1bot.db'}", playbooks, free_port())
+    async with running_bot(env, clock=clock) as running:
+        channel_id = await start_incident(sandbox, humans)
+        bot, parts = running.bot, running.bot.parts
+        assert parts is not None
+        (incident,) = bot.store.active_incidents()
+        ahead[0] = timedelta(hours=1, minutes=1)  # the first escalation is due, for the bot
+        # Another replica, whose clock runs an hour ahead of this one, takes the lease. Nothing below
+        # awaits anything that yields (SQLite runs inline), so the bot cannot notice in between.
+        with Store(bot.store.url) as other:
+            fence = other.acquire_lease(LEASE, "other", timedelta(seconds=6), clock() + timedelta(hours=1))
+        assert fence is not None and bot.leadership.is_leader, "it has not noticed"
+        await parts.duties.on_timer(incident.id, ESCALATION)
+
+        state = bot.store.load(incident.id)
+        assert state is not None
+        assert state.escalations_sent == 0, "the deposed leader acted on the timer"
+        assert not any(entry.kind == "escalated" for entry in state.timeline)
+        assert not pings(sandbox, channel_id)
