@@ -22,6 +22,7 @@ post it already made: the checklist shows each item once (see docs/reliability.m
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ async def test_a_leader_paused_past_its_lease_mid_delivery_steps_down_without_de
 
             await eventually(lambda: items_posted() >= PAUSE_AFTER_ITEMS, 30, "the leader to post some items")
             a.pause()
-            paused_at = items_posted()
+            paused, paused_at = time.monotonic(), items_posted()
             assert paused_at < ITEMS, "the leader had posted the whole checklist before the pause"
             sandbox.faults.clear()
 
@@ -102,6 +103,7 @@ async def test_a_leader_paused_past_its_lease_mid_delivery_steps_down_without_de
                 return body is not None and body.get("role") == "leader" and body.get("status") == "ok"
 
             await eventually(b_leads, 40, "replica B to take over (/readyz: ready, leader)")
+            took_over = time.monotonic() - paused
             await eventually(lambda: items_posted() == ITEMS, 30, "the new leader to finish the checklist")
             await eventually(lambda: asyncio.to_thread(outbox_empty, pg_url), 30, "an empty outbox")
 
@@ -133,7 +135,7 @@ async def test_a_leader_paused_past_its_lease_mid_delivery_steps_down_without_de
             assert channel is not None
             assert_checklist_once(sandbox, channel.id)
             assert_checklist_in_order(sandbox, channel.id)
-            print(f"leader paused after {paused_at} of {ITEMS} item posts")
+            print(f"leader paused after {paused_at} of {ITEMS} item posts; takeover after {took_over:.1f}s")
         finally:
             await b.stop()
             await a.stop()

@@ -85,6 +85,8 @@ class Executor:
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
         async with lock:
             del self._waiting[incident_id]  # from now on, a new call needs a new pass
+            if self.leading() is None:
+                return  # stepped down while this pass waited for its turn: nothing to say
             try:
                 await self._batches(incident_id)
             except Fenced as exc:
