@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import example, given, settings
@@ -19,6 +19,8 @@ from sev1bot.core import effects as fx
 from sev1bot.service.acks import Acks
 from sev1bot.service.executor import _coalesce
 from sev1bot.store import Store
+from sev1bot.store.errors import Fenced
+from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from store_peek import active_posts, sent_of
 from store_samples import incident, playbook
@@ -81,6 +83,26 @@ async def test_a_failed_write_stops_delivery(store: Store) -> None:
     with pytest.raises(ValueError, match="already recorded"):
         await acks.settle()
     assert [e.effect for e in store.outbox_batch("inc-1").entries] == [fx.Post("board", ref=BOARD)]
+
+
+async def test_a_write_that_finds_the_fence_stale_stops_delivery_after_writing(store: Store) -> None:
+    """A long pass learns that its leader was deposed from the next write of what it delivered (the
+    check rides in that transaction), and stops before the next effect; what it delivered is written."""
+    store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD), fx.Post("item", ref=ITEM)))
+    board, item = store.outbox_batch("inc-1").entries
+    now = datetime.now(UTC)
+    assert store.acquire_lease("leader", "a", timedelta(seconds=30), now) == 1
+    acks = Acks(store, fence=Fence("leader", 1))
+    acks.add(Delivered("inc-1", (board.id,), post=(BOARD, "post-board")))
+    await acks.settle()
+    acks.check()  # still the leader: deliver on
+    assert store.acquire_lease("leader", "b", timedelta(seconds=30), now + timedelta(hours=1)) == 2
+    acks.add(Delivered("inc-1", (item.id,), post=(ITEM, "post-item")))
+    await acks.settle()
+    with pytest.raises(Fenced, match="another replica holds the 'leader' lease now"):
+        acks.check()
+    assert active_posts(store, "inc-1") == {BOARD: "post-board", ITEM: "post-item"}
+    assert store.outbox_batch("inc-1").entries == []
 
 
 async def written(check: Callable[[], bool], within: float = 5.0) -> bool:

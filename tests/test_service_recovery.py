@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import store_peek as peek
 from sev1bot.core import effects as fx
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
@@ -79,7 +80,7 @@ async def test_creates_older_than_the_term_are_adopted_when_the_server_has_them(
     )
     store.create_incident(incident(), playbook(), effects)
     store.set_channel_id("inc-1", bot.channel_id)
-    entries = store.outbox_pending("inc-1")
+    entries = store.outbox_batch("inc-1").entries
     # A process that died got the first five to the server and wrote none of it down (nor pinned the board).
     made: dict[str, str] = {}
     for entry in entries[:5]:
@@ -106,10 +107,14 @@ async def test_creates_older_than_the_term_are_adopted_when_the_server_has_them(
         m: made[m] for m in ("board", "stage 1", "item 1.1", "an update")
     }
     assert sandbox.state.posts[made["board"]].is_pinned, "the adopted board is pinned, as it would have been"
-    assert store.posts_of("inc-1") == {BOARD: made["board"], STAGE: made["stage 1"], ITEM: made["item 1.1"]}
+    assert peek.active_posts(store, "inc-1") == {
+        BOARD: made["board"],
+        STAGE: made["stage 1"],
+        ITEM: made["item 1.1"],
+    }
     assert [p.id for p in dms(sandbox, "ian.tien")] == [made["the incident is open"]]
-    assert store.sent_post_id("inc-1", "escalation:0") == made["the incident is open"]
-    assert store.outbox_pending("inc-1") == []
+    assert peek.sent_of(store, "inc-1")["escalation:0"] == made["the incident is open"]
+    assert store.outbox_batch("inc-1").entries == []
     # One read of the incident channel and one of the DM channel, for the whole pass.
     assert sandbox.count_requests("GET", LISTS) - lists == 2
     (sent,) = [p for p in posted if p.message == "another update"]
@@ -134,7 +139,7 @@ async def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_aga
 
         await bot.executor.drain("inc-1")
         (dm,) = dms(sandbox, "ian.tien")
-        assert store.sent_post_id("inc-1", "escalation:1") == dm.id
+        assert peek.sent_of(store, "inc-1")["escalation:1"] == dm.id
         assert [p.message for p in bot_posts(sandbox, bot.channel_id)] == ["update"]
         assert sandbox.count_requests("GET", LISTS) - lists == 1, "only the DM channel, once"
 
@@ -150,7 +155,7 @@ async def test_the_normal_path_asks_the_server_nothing_more(sandbox: Sandbox, st
     )
     store.create_incident(incident(), playbook(), effects)
     store.set_channel_id("inc-1", bot.channel_id)
-    keys = [delivery_key(entry) for entry in store.outbox_pending("inc-1")]
+    keys = [delivery_key(entry) for entry in store.outbox_batch("inc-1").entries]
     await bot.executor.drain("inc-1")
     assert sandbox.count_requests("GET", LISTS) == 0
     posted = bot_posts(sandbox, bot.channel_id)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from sev1bot.core.effects import ItemPost, PostRef, StageRoot, StatusBoard
+from sev1bot.core.effects import ItemPost, Post, PostRef, StageRoot, StatusBoard
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.store import (
     ChannelIdTaken,
@@ -17,6 +17,8 @@ from sev1bot.store import (
     IncidentNotFound,
     Store,
 )
+from sev1bot.store.errors import Fenced
+from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Delivered
 from sev1bot.store.tables import timeline
 from store_peek import active_posts, incident_ids, sent_of, version
@@ -314,6 +316,41 @@ def test_leases(store: Store) -> None:
         store.acquire_lease("leader", "a", timedelta(0), T0)
     with pytest.raises(ValueError, match="naive datetime"):
         store.acquire_lease("leader", "a", ttl, datetime(2024, 1, 1))
+
+
+def test_the_outbox_is_handed_out_only_against_the_current_fence(store: Store) -> None:
+    """A deposed leader that has not noticed yet gets no batch: the fence is checked in the transaction
+    that reads it. Nothing else changes: the entries stay for the new leader."""
+    ttl = timedelta(seconds=30)
+    clock = [T0]
+    store.clock = lambda: clock[0]
+    store.create_incident(incident(), playbook(), [Post("on it")])
+    assert store.acquire_lease("leader", "a", ttl, T0) == 1
+    assert len(store.outbox_batch("inc-1", fence=Fence("leader", 1)).entries) == 1
+    clock[0] = T0 + timedelta(seconds=30)  # a's lease ran out, nobody took it yet
+    with pytest.raises(Fenced, match="ran out"):
+        store.outbox_batch("inc-1", fence=Fence("leader", 1))
+    assert store.acquire_lease("leader", "b", ttl, clock[0]) == 2
+    with pytest.raises(Fenced, match="another replica holds the 'leader' lease now"):
+        store.outbox_batch("inc-1", fence=Fence("leader", 1))
+    assert len(store.outbox_batch("inc-1", fence=Fence("leader", 2)).entries) == 1
+    assert store.release_lease("leader", "b")
+    with pytest.raises(Fenced, match="released"):
+        store.outbox_batch("inc-1", fence=Fence("leader", 2))
+    assert len(store.outbox_batch("inc-1").entries) == 1  # still there, for whoever leads next
+
+
+def test_writing_down_deliveries_says_when_the_fence_went_stale_and_writes_anyway(store: Store) -> None:
+    store.create_incident(incident(), playbook(), [Post("on it")])
+    (entry,) = store.outbox_batch("inc-1").entries
+    assert store.acquire_lease("leader", "a", timedelta(seconds=30), datetime.now(UTC)) == 1
+    assert store.delivered([], Fence("leader", 1)) is None
+    assert (
+        store.acquire_lease("leader", "b", timedelta(seconds=30), datetime.now(UTC) + timedelta(hours=1)) == 2
+    )
+    stale = store.delivered([Delivered("inc-1", (entry.id,))], Fence("leader", 1))
+    assert stale is not None and "another replica" in stale
+    assert store.outbox_batch("inc-1").entries == []  # it was delivered: written down all the same
 
 
 def _timeline_ids(store: Store, incident_id: str) -> list[int]:

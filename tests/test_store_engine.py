@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import select
 
 from pg import ADMIN_CONNINFO
 from sev1bot.store import Store, StoreUnavailable
 from sev1bot.store.engine import make_engine, parse_url
 from sev1bot.store.errors import StoreReadOnly, StoreUnusable
+from sev1bot.store.tables import leases
 from sev1bot.store.utc import require_utc
 from store_samples import incident, playbook
 
@@ -152,3 +155,19 @@ def test_require_utc() -> None:
     assert require_utc(datetime(2024, 1, 1, tzinfo=UTC), "x").tzinfo is UTC
     with pytest.raises(ValueError, match="where: naive datetime 2024-01-01T00:00:00"):
         require_utc(datetime(2024, 1, 1), "where")
+
+
+def test_a_transaction_left_open_by_a_stopped_process_does_not_hold_the_lease_for_ever(pg_url: str) -> None:
+    """A replica stopped (SIGSTOP, a hung VM) in the middle of renewing its lease keeps the lease row
+    locked; the server ends a transaction that sits idle, so that another replica can take over. (SQLite:
+    one process, or a busy timeout, see test_a_writer_holding_the_lock_too_long_is_store_unavailable.)"""
+    t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    ttl = timedelta(seconds=6)
+    with Store(pg_url) as stopped, Store(pg_url) as other, ThreadPoolExecutor(1) as pool:
+        stopped.migrate()
+        assert stopped.acquire_lease("leader", "a", ttl, t0) == 1
+        with pytest.raises(StoreUnavailable), stopped._tx(write=True) as conn:
+            conn.execute(select(leases).with_for_update())  # renewing ... and the process stops here
+            taking = pool.submit(other.acquire_lease, "leader", "b", ttl, t0 + timedelta(minutes=1))
+            assert taking.result(timeout=60) == 2  # a give-up limit: without the setting it waits for ever
+        assert stopped.acquire_lease("leader", "a", ttl, t0 + timedelta(minutes=1)) is None  # b holds it

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from mattermostautodriver import AsyncTypedDriver
 
 from sev1bot.config import Settings
+from sev1bot.core.times import Clock, utcnow
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.service.app import Bot, load_configured_playbooks
 from testkit import eventually
@@ -81,9 +82,9 @@ class RunningBot:
 
 
 @asynccontextmanager
-async def running_bot(env: dict[str, str]) -> AsyncIterator[RunningBot]:
+async def running_bot(env: dict[str, str], clock: Clock = utcnow) -> AsyncIterator[RunningBot]:
     settings = Settings.from_env(env)
-    bot = Bot(settings, load_configured_playbooks(settings, env), lease_ttl=2.0)
+    bot = Bot(settings, load_configured_playbooks(settings, env), clock=clock, lease_ttl=2.0)
     stop = asyncio.Event()
     task = asyncio.create_task(bot.run(stop))
     ready = asyncio.create_task(bot.ready.wait())

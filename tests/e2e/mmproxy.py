@@ -1,6 +1,7 @@
 """A reverse proxy in front of the sandbox that duplicates and reorders websocket events (fault 6).
 
-REST requests pass through unchanged. Websocket frames from the server go through ``mode``:
+REST requests pass through unchanged (``requests`` lists them: which client did what, when several bots
+share one account). Websocket frames from the server go through ``mode``:
 
 * ``clean``: unchanged.
 * ``wire``: every reaction event is sent twice, and each pair of reaction events is swapped, seq numbers
@@ -42,6 +43,7 @@ class TamperingProxy:
         self.url = ""
         self.duplicated = 0  # reaction events sent twice
         self.swapped = 0  # pairs of reaction events sent in reverse order
+        self.requests: list[tuple[str, str]] = []  # (method, path) of each REST request, as it arrived
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -68,6 +70,7 @@ class TamperingProxy:
         if request.path == "/api/v4/websocket":
             return await self._websocket(request)
         assert self._session is not None
+        self.requests.append((request.method, request.path))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         async with self._session.request(
             request.method,

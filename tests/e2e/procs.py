@@ -39,6 +39,7 @@ class BotProcess:
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
     args: tuple[str, ...] = ()  # after ``run``, e.g. ("--log-json",)
+    paused: bool = False
     _log: Any = field(default=None, repr=False)
 
     @property
@@ -91,6 +92,19 @@ class BotProcess:
             f"{self.name} not healthy{f' as {role}' if role else ''} in {within}s: {last}\n{self.tail()}"
         )
 
+    def pause(self) -> None:
+        """SIGSTOP: the process stops where it is (mid-request, mid-pass) and keeps its sockets open, as in
+        a long GC pause, a hung VM or a debugger; the kernel still accepts what peers send it."""
+        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT: carry on from where ``pause`` stopped it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, the lease is not released, nothing is flushed."""
         if self.proc is not None and self.proc.poll() is None:
@@ -108,6 +122,8 @@ class BotProcess:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            if self.paused:
+                self.resume()  # a stopped process handles SIGTERM only once it runs again
             try:
                 await asyncio.to_thread(proc.wait, grace)
             except subprocess.TimeoutExpired:

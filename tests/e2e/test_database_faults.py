@@ -114,6 +114,46 @@ async def test_a_database_that_becomes_writable_again_makes_the_bot_ready(tmp_pa
             await bot.stop()
 
 
+REFUSED = "leader lease not renewed"  # the warning, once per run of refused renewals
+STILL_REFUSED = "leader lease still not renewed"  # each later attempt, at DEBUG
+RENEWED = "leader lease can be renewed again"
+
+
+async def test_refused_lease_renewals_are_logged_once_when_they_start_and_once_when_they_end(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The lease is retried every 1.5 s; a read-only database used to log a warning at every attempt."""
+    db = migrated(tmp_path / "db.sqlite")
+    env = bot_env(sandbox, f"sqlite:///{db}", ROOT / "playbooks", free_port(), SEV1BOT_LOG_LEVEL="DEBUG")
+    bot = BotProcess("bot", env, tmp_path / "bot.log")
+
+    def attempts() -> int:
+        out = bot.output()
+        return out.count(REFUSED) + out.count(STILL_REFUSED)
+
+    with read_only_file(db):
+        bot.start()
+        try:
+            await eventually(lambda: attempts() >= 4, 30, "four refused lease renewals")
+        except BaseException:
+            await bot.stop()
+            raise
+    try:
+
+        async def leads() -> bool:
+            status, body = await readyz(bot)
+            return status == 200 and body is not None and body.get("role") == "leader"
+
+        await eventually(leads, 15, "the bot to lead once the file is writable")
+        out = bot.output()
+        warnings = [line for line in out.splitlines() if REFUSED in line]
+        assert len(warnings) == 1, "\n".join(warnings)
+        assert "read-only" in warnings[0] and "warning" in warnings[0], warnings[0]
+        assert out.count(RENEWED) == 1, bot.tail()
+    finally:
+        await bot.stop()
+
+
 def run_cli(env: dict[str, str], *flags: str) -> tuple[int, str]:
     done = subprocess.run(
         [sys.executable, "-m", "sev1bot.cli", *flags, "run"],

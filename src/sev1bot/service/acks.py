@@ -13,6 +13,9 @@ looks such creates up on the server by the delivery key in their props before se
 (``recovery``), so they are not posted twice either. At-most-once sends (pings, reminders) are claimed
 before they are sent and written down at once, as before. A failed write stops the pass at the next
 ``check``.
+
+Given the leader's fence, each write also checks it, in the same transaction: a long pass whose leader was
+deposed stops at the next ``check`` without a query of its own (what it delivered is written down anyway).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sev1bot.store.errors import Fenced
+from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Delivered
 from sev1bot.store.store import Store
 
@@ -27,9 +32,11 @@ FLUSH_AFTER = 0.2  # seconds
 
 
 class Acks:
-    def __init__(self, store: Store, *, flush_after: float = FLUSH_AFTER) -> None:
+    def __init__(self, store: Store, *, flush_after: float = FLUSH_AFTER, fence: Fence | None = None) -> None:
         self._store = store
         self._flush_after = flush_after
+        self._fence = fence
+        self._stale: str | None = None  # why the fence is stale, as a write found out
         self._queue: list[Delivered] = []
         self._oldest: float | None = None  # when the oldest unwritten item was added (monotonic)
         self._writer: asyncio.Task[None] | None = None
@@ -38,7 +45,7 @@ class Acks:
         """Queue ``done``; start writing if the oldest queued item has waited long enough, or at once for
         an at-most-once send (a ping, a reminder): which post it became is part of its record, and such
         posts are few."""
-        self.check()
+        self._check_writes()
         self._queue.append(done)
         now = time.monotonic()
         if self._oldest is None:
@@ -47,7 +54,13 @@ class Acks:
             self._writer = asyncio.create_task(self._write())
 
     def check(self) -> None:
-        """Raise the error of a write that failed, so that delivery stops."""
+        """Raise the error of a write that failed, or Fenced once a write found the fence stale, so that
+        delivery stops."""
+        self._check_writes()
+        if self._stale is not None:
+            raise Fenced(self._stale)
+
+    def _check_writes(self) -> None:
         writer = self._writer
         if writer is not None and writer.done():
             self._writer = None
@@ -68,8 +81,9 @@ class Acks:
         while self._queue:
             taken, self._queue, self._oldest = self._queue, [], None
             try:
-                await self._store.run(self._store.delivered, taken)
+                stale = await self._store.run(self._store.delivered, taken, self._fence)
             except BaseException:
                 self._queue = taken + self._queue  # not written: a later settle may try again
                 self._oldest = time.monotonic()
                 raise
+            self._stale = self._stale or stale

@@ -140,7 +140,15 @@ class Bot:
     def _wire(self, team: Team, *, threads_collapsed: bool) -> Parts:
         users = UserDirectory(self.api)
         timers = Timers()
-        executor = Executor(self.api, self.store, timers, team, users, threads_collapsed=threads_collapsed)
+        executor = Executor(
+            self.api,
+            self.store,
+            timers,
+            team,
+            users,
+            threads_collapsed=threads_collapsed,
+            leading=self.leadership.leading,
+        )
         spine = Spine(
             store=self.store,
             executor=executor,

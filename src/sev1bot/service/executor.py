@@ -12,13 +12,20 @@ side by side when every reader sees threads collapsed) and writes down what it d
 A create that may have reached the server without being written down (it is older than this process's
 term as leader, or this process tried it and did not write it down) is looked up on the server before it
 is sent again (see ``recovery``): one read per channel per pass, only then.
+
+Only the leader delivers, and a leader can be deposed without noticing at once (paused past its lease, say).
+So the store hands out a batch only against the leader's current fence, checked in the transaction that
+reads it; before each effect the pass checks, in memory, that this replica still holds the lease it read the
+batch under (renewed in time, same fence); and each write of what was delivered checks the fence again. A
+deposed leader stops there and the outbox keeps the rest for the new one (docs/reliability.md says what
+a pause right before a request can still cost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sev1bot.core import effects as fx
@@ -29,7 +36,8 @@ from sev1bot.service.acks import Acks
 from sev1bot.service.delivery import Delivery
 from sev1bot.service.recovery import Lookup, Suspects
 from sev1bot.service.timers import Timers
-from sev1bot.store.errors import StoreUnavailable
+from sev1bot.store.errors import Fenced, StoreUnavailable
+from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
 
@@ -49,8 +57,10 @@ class Executor:
         users: UserDirectory,
         *,
         threads_collapsed: bool,
+        leading: Callable[[], Fence | None],
     ) -> None:
         self.store = store
+        self.leading = leading  # the fence this replica leads under; None while it does not lead
         self.delivery = Delivery(api, store, timers, team, users)
         self._suspects = Suspects(store.clock)  # the rows whose creates may be on the server unrecorded
         self._locks: dict[str, asyncio.Lock] = {}
@@ -81,29 +91,57 @@ class Executor:
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
         async with lock:
             del self._waiting[incident_id]  # from now on, a new call needs a new pass
-            while True:
-                known = self._known.get(incident_id)
-                batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH, known)
-                if not batch.entries:
-                    return
-                try:
-                    await self._pass(incident_id, batch)
-                finally:
-                    if len(self._known) >= MAX_KNOWN and incident_id not in self._known:
-                        self._known.clear()
-                    self._known[incident_id] = Batch([], batch.channel_id, batch.posts)
-                if len(batch.entries) < BATCH:
-                    return  # whatever is committed from now on comes with its own call to drain
+            if self.leading() is None:
+                return  # stepped down while this pass waited for its turn: nothing to say
+            try:
+                await self._batches(incident_id)
+            except Fenced as exc:
+                log.log(
+                    logging.INFO if self.leading() is None else logging.WARNING,
+                    "stopped delivering the effects of incident %s: %s; the leader delivers the rest",
+                    incident_id,
+                    exc,
+                )
 
-    async def _pass(self, incident_id: str, batch: Batch) -> None:
+    async def _batches(self, incident_id: str) -> None:
+        while True:
+            fence = self._fence()
+            known = self._known.get(incident_id)
+            batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH, known, fence)
+            if not batch.entries:
+                return
+            try:
+                await self._pass(incident_id, batch, fence)
+            finally:
+                if len(self._known) >= MAX_KNOWN and incident_id not in self._known:
+                    self._known.clear()
+                self._known[incident_id] = Batch([], batch.channel_id, batch.posts)
+            if len(batch.entries) < BATCH:
+                return  # whatever is committed from now on comes with its own call to drain
+
+    def _fence(self, read_under: Fence | None = None) -> Fence:
+        """The fence this replica leads under; Fenced if it does not lead (stepped down, or its lease was
+        not renewed in time), or leads under another fence than ``read_under``, the batch's."""
+        fence = self.leading()
+        if fence is None:
+            raise Fenced("this replica does not hold the leader lease (stepped down, or not renewed in time)")
+        if read_under is not None and fence != read_under:
+            raise Fenced(
+                f"the batch was read under fence {read_under.token}, this replica now leads under "
+                f"{fence.token}"
+            )
+        return fence
+
+    async def _pass(self, incident_id: str, batch: Batch, fence: Fence) -> None:
         """Deliver one batch in order (replies side by side when threads are collapsed), then write down
         what was delivered, even if something failed (then the first error goes through)."""
-        acks = Acks(self.store)
+        acks = Acks(self.store, fence=fence)
         due, done = _coalesce(batch.entries)
         replies = _Replies()
         lookup = Lookup(self.delivery.api, self.delivery.team.bot_user_id, self._suspects.among(due))
 
         async def deliver(entry: OutboxEntry) -> None:
+            self._fence(fence)  # no round trip: a deposed leader that has not noticed yet stops here
             self._suspects.attempting(entry)
             await self.delivery.carry_out(entry, batch, acks, lookup)
             done.append(entry.id)
@@ -130,6 +168,8 @@ class Executor:
 
     async def drain_all(self) -> None:
         for incident_id in await self.store.run(self.store.outbox_incidents):
+            if self.leading() is None:
+                return  # stepped down meanwhile
             try:
                 await self.drain(incident_id)
             except (MattermostError, StoreUnavailable) as exc:

@@ -2,8 +2,12 @@
 
 A lease row in the database names the holder until it expires; the holder renews it every ``renew_every``
 seconds. The fence number grows whenever the holder changes, so a deposed leader that wakes up late can tell
-(``still_leader``) before it acts. A replica that cannot renew in time steps down by itself, before another
-can take over: a takeover needs the lease to expire first.
+before it acts: ``leading`` is the fence to show the store (which refuses to hand out outbox batches against
+a stale one), ``still_leader`` asks the database (before acting on a timer). A replica that cannot renew in
+time steps down by itself, before another can take over: a takeover needs the lease to expire first.
+
+A database that refuses the renewal (down, read-only) is logged once when it starts and once when it ends,
+not at every attempt.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sev1bot.store.errors import StoreError
+from sev1bot.store.leases import Fence
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,10 +56,17 @@ class Leadership:
         self.clock = clock
         self.fence: int | None = None
         self._renewed_at = 0.0
+        self._failed = 0  # renewals in a row that the database refused
 
     @property
     def is_leader(self) -> bool:
         return self.fence is not None and time.monotonic() - self._renewed_at < self.ttl - self.renew_every
+
+    def leading(self) -> Fence | None:
+        """The fence to act under while this replica leads (renewed in time); None otherwise."""
+        if self.fence is None or not self.is_leader:
+            return None
+        return Fence(LEASE, self.fence)
 
     async def still_leader(self) -> bool:
         """Check with the database that nobody took over (the fence is unchanged)."""
@@ -86,10 +98,13 @@ class Leadership:
                 self.store.acquire_lease, LEASE, self.holder, timedelta(seconds=self.ttl), self.clock()
             )
         except StoreError as exc:
-            log.warning("leader lease not renewed: %s", exc)
+            self._refused(exc)
             if self.fence is not None and not self.is_leader:
-                await self._step_down(duties, "the database is unreachable and the lease is about to expire")
+                await self._step_down(duties, "the lease could not be renewed and is about to expire")
             return
+        if self._failed:
+            log.info("leader lease can be renewed again (%d attempts in a row failed)", self._failed)
+            self._failed = 0
         if fence is None:
             if self.fence is not None:
                 await self._step_down(duties, "another replica holds the lease")
@@ -101,6 +116,18 @@ class Leadership:
             if not was_leader:
                 log.info("this replica (%s) is now the leader (fence %d)", self.holder, fence)
                 await duties.elected()
+
+    def _refused(self, exc: StoreError) -> None:
+        """Log the first refused renewal of a run of them; the rest only at DEBUG (one every few seconds)."""
+        self._failed += 1
+        if self._failed == 1:
+            log.warning(
+                "leader lease not renewed: %s (retrying every %gs; logged again when it works)",
+                exc,
+                self.renew_every,
+            )
+        else:
+            log.debug("leader lease still not renewed (attempt %d): %s", self._failed, exc)
 
     async def _step_down(self, duties: Duties, why: str, *, expected: bool = False) -> None:
         level = logging.INFO if expected else logging.WARNING

@@ -78,8 +78,12 @@ class LeaderDuties:
         self.timers.cancel_all()
 
     async def on_timer(self, incident_id: str, key: str) -> None:
-        if self.leadership.is_leader:
+        """Fire a timer, if this replica leads: it asks the database (the fence), as a leader deposed
+        without noticing yet would act on a timer the new leader fires too."""
+        if self.leadership.is_leader and await self.leadership.still_leader():
             await self.spine.on_timer(incident_id, key)
+        else:
+            log.info("timer %s of incident %s not fired here: this replica no longer leads", key, incident_id)
 
     async def _outbox_loop(self) -> None:
         while True:

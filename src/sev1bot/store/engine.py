@@ -4,7 +4,11 @@ SQLite: WAL (readers never block the writer) with synchronous=NORMAL, foreign ke
 SQLAlchemy rather than the sqlite3 module emits BEGIN, so that write transactions can say ``BEGIN IMMEDIATE``:
 the write lock is taken up front and two processes on one file queue up instead of failing or losing an
 update half way.
-PostgreSQL: psycopg 3, pre-ping so a restarted server costs one retry rather than an error.
+PostgreSQL: psycopg 3, pre-ping so a restarted server costs one retry rather than an error, and an idle
+transaction timeout: a process stopped in the middle of a transaction (SIGSTOP, a hung VM) would otherwise
+keep its row locks, the leader lease's among them, and no other replica could take over until it ran again.
+The store's transactions never wait on anything between their statements, so one that sits idle for
+``IDLE_IN_TRANSACTION`` seconds belongs to a process that stopped.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///sev1bot.db"
 WRITE = "sev1bot_write"  # execution option: this transaction writes (BEGIN IMMEDIATE on SQLite)
+IDLE_IN_TRANSACTION = 5  # seconds (PostgreSQL): well under the 6 s leader lease, far above any real gap
 
 
 def parse_url(url: str | URL) -> URL:
@@ -67,7 +72,9 @@ def make_engine(url: str | URL, *, busy_timeout: float = 30.0) -> Engine:
     """Create the engine for ``url``; ``busy_timeout`` (seconds) is how long a writer waits for a lock."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        event.listen(engine, "connect", _configure_postgres)
+        return engine
     kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout}}
     if is_memory(parsed):
         # One shared connection, or every checkout would see its own empty database.
@@ -133,13 +140,14 @@ def _classify(exc: DBAPIError, where: str, path: str | None) -> StoreError | Non
         return StoreUnusable(f"{where} is corrupt: {message}")
     if sqlite_error.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
         return StoreUnusable(f"{where} cannot be opened: {_why_unopenable(path) or message}")
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError) or sqlstate == _PG_IDLE_TIMEOUT:
         return StoreUnavailable(f"{where} unavailable: {message}")
     return None
 
 
 # read_only_sql_transaction (a read-only role or server), insufficient_privilege (no INSERT/UPDATE grant)
 _PG_READ_ONLY = frozenset({"25006", "42501"})
+_PG_IDLE_TIMEOUT = "25P03"  # idle_in_transaction_session_timeout ended the session: this process had stopped
 
 
 def _why_unopenable(path: str | None) -> str | None:
@@ -157,6 +165,12 @@ def _why_unopenable(path: str | None) -> str | None:
     if not file.exists() and not os.access(parent, os.W_OK):
         return f"it does not exist and directory {parent} is not writable"
     return None
+
+
+def _configure_postgres(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION * 1000}")
+    dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine, *, busy_ms: int, wal: bool) -> None:

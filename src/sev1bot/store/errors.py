@@ -21,6 +21,11 @@ class StoreUnusable(StoreUnavailable):
     Retrying will not help; someone must fix or replace it."""
 
 
+class Fenced(StoreError):
+    """The caller's lease fence is stale (another replica took over, or the lease ran out): a deposed
+    leader must not act. Nothing was read or written; the new leader does the work."""
+
+
 class NotMigrated(StoreError):
     """The database has no (or an old) schema: run ``Store.migrate()`` first."""
 

@@ -43,11 +43,13 @@ from sev1bot.store.engine import (
 from sev1bot.store.errors import (
     ChannelIdTaken,
     ChannelNameTaken,
+    Fenced,
     IncidentExists,
     IncidentNotFound,
     StoreReadOnly,
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_changes
+from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Batch, Delivered
 from sev1bot.store.statecache import StateCache
 from sev1bot.store.tables import incidents, timers
@@ -305,11 +307,17 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------------------
 
-    def outbox_batch(self, incident_id: str, limit: int = 50, known: Batch | None = None) -> Batch:
+    def outbox_batch(
+        self, incident_id: str, limit: int = 50, known: Batch | None = None, fence: Fence | None = None
+    ) -> Batch:
         """The incident's undelivered effects, oldest first (at most ``limit``), with its channel and the post
         ids of the refs the effects name, read in one transaction. ``known`` is what the caller already knows
-        of them (a channel id and post ids, which never change once set): only the rest is read."""
+        of them (a channel id and post ids, which never change once set): only the rest is read.
+
+        With ``fence`` (the leader's), raise Fenced instead if it is stale: checked in the same transaction
+        as the read, so a deposed leader gets no batch to deliver, at the cost of one more statement."""
         with self._tx() as conn:
+            self._check_fence(conn, fence)
             entries = outbox.pending(conn, incident_id, limit)
             if not entries:
                 return Batch([], None, {})
@@ -321,14 +329,18 @@ class Store:
             found = post_map.posts_for(conn, incident_id, wanted)
             return Batch(entries, channel_id, {**have, **found})
 
-    def delivered(self, done: Sequence[Delivered]) -> None:
-        """Write down what delivered effects produced and forget them, in one transaction, in order."""
+    def delivered(self, done: Sequence[Delivered], fence: Fence | None = None) -> str | None:
+        """Write down what delivered effects produced and forget them, in one transaction, in order.
+
+        With ``fence``, also return why it is stale (None while it is not): what was delivered is written
+        down all the same, and a long delivery pass learns that it must stop without a query of its own."""
         with self._tx(write=True) as conn:
             post_map.record_posts(conn, [(d.incident_id, *d.post) for d in done if d.post is not None])
             for item in done:
                 if item.sent is not None:
                     once.complete(conn, item.incident_id, *item.sent)
             outbox.done_many(conn, [entry_id for item in done for entry_id in item.entry_ids])
+            return None if fence is None else leases.stale(conn, fence, self.clock())
 
     def outbox_incidents(self) -> list[str]:
         with self._tx() as conn:
@@ -372,6 +384,10 @@ class Store:
             return leases.check_fence(conn, name, fence)
 
     # -- plumbing --------------------------------------------------------------------------------------
+
+    def _check_fence(self, conn: Connection, fence: Fence | None) -> None:
+        if fence is not None and (why := leases.stale(conn, fence, self.clock())) is not None:
+            raise Fenced(why)
 
     def _locked(self, conn: Connection, incident_id: str) -> tuple[IncidentState, int]:
         """Load the incident, holding its row lock (PostgreSQL) until the transaction ends."""
