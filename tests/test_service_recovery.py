@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from sev1bot.service.executor import Executor
 from sev1bot.service.recovery import delivery_key
 from sev1bot.service.timers import Timers
 from sev1bot.store import Store
+from sev1bot.store.leases import Fence
 from store_samples import incident, playbook
 
 BOARD, STAGE, ITEM = fx.StatusBoard(), fx.StageRoot(1), fx.ItemPost("1.1")
@@ -41,7 +43,12 @@ class Bot:
 async def bot_on(sandbox: Sandbox, store: Store, **api_options: Any) -> AsyncIterator[Bot]:
     async with MattermostAPI(sandbox.url, sandbox.tokens["sev1bot"], **api_options) as api:
         team = Team(api, sandbox.team.id, sandbox.team.name, sandbox.bot.id)
-        executor = Executor(api, store, Timers(), team, UserDirectory(api), threads_collapsed=True)
+        token = store.acquire_lease("leader", "this replica", timedelta(hours=1), datetime.now(UTC))
+        assert token is not None
+        fence = Fence("leader", token)
+        executor = Executor(
+            api, store, Timers(), team, UserDirectory(api), threads_collapsed=True, leading=lambda: fence
+        )
         channel = await api.create_channel(sandbox.team.id, "sev1-acme-1", "Sev 1 Acme")
         yield Bot(api, executor, channel.id)
 
