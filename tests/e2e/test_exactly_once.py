@@ -34,6 +34,7 @@ from sev1bot.mattermost.rest import DELIVERY_PROP
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.models import Post
 from sev1bot.store.store import Store
+from store_peek import active_posts
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +46,8 @@ def recorded(db_url: str) -> tuple[str, dict[str, str], int]:
     """(incident id, item key -> the post the bot's database names for it, undelivered outbox rows)."""
     with Store(db_url) as store:
         (incident,) = store.active_incidents()
-        posts = store.posts_of(incident.id)
-        pending = len(store.outbox_pending(incident.id, 1000))
+        posts = active_posts(store, incident.id)
+        pending = len(store.outbox_batch(incident.id, 1000).entries)
     items = {ref.key: post_id for ref, post_id in posts.items() if isinstance(ref, ItemPost)}
     return incident.id, items, pending
 

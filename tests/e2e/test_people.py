@@ -15,12 +15,14 @@ from scenario import bot_posts, checklist_posted, incident_channel, start_incide
 
 from sev1bot.core.state import IncidentState
 from sev1bot.sandbox.app import Sandbox
+from store_peek import incident_ids
 
 pytestmark = pytest.mark.e2e
 
 
 def stored(running: RunningBot) -> list[IncidentState]:
-    return running.bot.store.list_incidents()
+    store = running.bot.store
+    return [state for state in map(store.load, incident_ids(store)) if state is not None]
 
 
 async def test_a_deactivated_user_or_a_bot_cannot_be_made_owner_or_assignee(
