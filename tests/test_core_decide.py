@@ -16,6 +16,7 @@ from core_fixtures import (
     US_CAL,
     UTC_CAL,
     Run,
+    dms,
     edits,
     hours,
     mme_data,
@@ -29,6 +30,7 @@ from sev1bot.core import CoreError, decide, start
 from sev1bot.core.effects import (
     Cancel,
     CreateChannel,
+    DirectMessage,
     EditPost,
     Invite,
     ItemPost,
@@ -40,6 +42,7 @@ from sev1bot.core.effects import (
 )
 from sev1bot.core.events import (
     Assigned,
+    ChannelNamed,
     Event,
     ItemChecked,
     ItemSkipped,
@@ -270,6 +273,34 @@ def test_reopened() -> None:
     assert run.s.timeline[-1].kind == "reopened"
 
 
+LINK = "https://mm.example.com/mme/channels/sev1-2026-11-27-acme-corp-2"
+
+
+def test_channel_named_keeps_the_real_name_and_tells_the_reporter_with_a_link() -> None:
+    run = started_run()
+    run.do(OwnerChanged("alice", "bob"), T0 + hours(0.1))
+    fx = run.do(ChannelNamed("sev1-2026-11-27-acme-corp-2", LINK), LATER).effects
+    assert run.s.channel_name == "sev1-2026-11-27-acme-corp-2"
+    assert (run.s.timeline[-1].actor, run.s.timeline[-1].kind) == ("sev1bot", "channel")
+    assert "sev1-2026-11-27-acme-corp-2" in run.s.timeline[-1].text
+    (dm,) = fx  # nothing else: no post, no edit, no timer
+    assert isinstance(dm, DirectMessage) and dm.username == "alice"  # the reporter, who got the first link
+    assert dm.dedupe_key == "channel:sev1-2026-11-27-acme-corp-2:dm:alice"
+    assert f"[~sev1-2026-11-27-acme-corp-2]({LINK})" in dm.message
+    assert "`sev1-2026-11-27-acme-corp`" in dm.message and "~sev1-2026-11-27-acme-corp " not in dm.message
+    assert "Acme Corp" in dm.message
+    # Pings and DMs that name the channel from now on name the real one.
+    pings = dms(run.fire("escalation", T0 + hours(1)).effects)
+    assert pings and all("~sev1-2026-11-27-acme-corp-2." in d.message for d in pings)
+
+
+def test_channel_named_as_it_already_is_changes_nothing() -> None:
+    run = started_run()
+    before = run.s
+    assert run.do(ChannelNamed("sev1-2026-11-27-acme-corp", LINK), LATER).effects == ()
+    assert run.s == before
+
+
 # -- idempotency -----------------------------------------------------------------------------------
 
 REPEATABLE: list[Event] = [
@@ -279,6 +310,7 @@ REPEATABLE: list[Event] = [
     OwnerChanged("alice", "bob"),
     StatusUpdate("alice", "Still looking"),
     ItemChecked("bob", "7.2"),  # resolves
+    ChannelNamed("sev1-2026-11-27-acme-corp-2", LINK),
 ]
 
 

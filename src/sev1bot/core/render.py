@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.events import (
     Assigned,
+    ChannelNamed,
     Event,
     ItemChecked,
     ItemEvent,
@@ -301,6 +302,15 @@ def escalation_dm(state: IncidentState, playbook: Playbook, now: datetime) -> st
     )
 
 
+def channel_named_dm(state: IncidentState, announced: str, link: str) -> str:
+    """To the reporter, whose start answer linked ``announced``: the incident runs in another channel."""
+    return (
+        f":warning: The Sev 1 for {one_line(state.customer, 200)} runs in [~{state.channel_name}]({link}), "
+        f"not in `{announced}` as the start message said: a channel that sev1bot did not create already had "
+        "that name, so the incident does not use it. Follow this link and share nothing in the other one."
+    )
+
+
 def deadline_reminder(
     state: IncidentState,
     deadline: Deadline,
@@ -365,3 +375,5 @@ def describe_event(event: Event) -> str:
             return f"started the incident for {inline(customer)}"
         case TimerDue(key):
             return f"handled timer {inline(key, 80)}"
+        case ChannelNamed(name):
+            return f"named the channel {inline(name, 80)}"
