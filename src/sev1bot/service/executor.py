@@ -23,6 +23,7 @@ from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
 from sev1bot.service.delivery import Delivery
+from sev1bot.service.incident_channel import IncidentChannel
 from sev1bot.service.timers import Timers
 from sev1bot.store.errors import StoreUnavailable
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
@@ -42,11 +43,12 @@ class Executor:
         timers: Timers,
         team: Team,
         users: UserDirectory,
+        channel: IncidentChannel,
         *,
         threads_collapsed: bool,
     ) -> None:
         self.store = store
-        self.delivery = Delivery(api, store, timers, team, users)
+        self.delivery = Delivery(api, store, timers, team, users, channel)
         self._locks: dict[str, asyncio.Lock] = {}
         # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
         # in their thread, in the order they were made, so replies to different posts may be made side by
