@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from core_fixtures import (
     schedules,
     seed_playbook_text,
 )
-from sev1bot.core import CoreError, decide, start
+from sev1bot.core import CoreError, decide, render, start
 from sev1bot.core.effects import (
     Cancel,
     CreateChannel,
@@ -58,6 +58,7 @@ from sev1bot.core.state import IncidentStatus, ItemStatus
 from sev1bot.core.text import ZWJ
 
 LATER = T0 + hours(0.5)
+STARTED_CHANNEL = start(STARTED, PLAYBOOK, T0, UTC_CAL).effects[0]
 
 
 def started_run(**playbook_overrides: Any) -> Run:
@@ -299,6 +300,18 @@ def test_channel_named_as_it_already_is_changes_nothing() -> None:
     before = run.s
     assert run.do(ChannelNamed("sev1-2026-11-27-acme-corp", LINK), LATER).effects == ()
     assert run.s == before
+
+
+def test_the_stuck_message_says_what_failed_and_what_to_do() -> None:
+    state = started_run().s
+    error = "create_channel: @all [x](http://e.example) (HTTP 403, api.context.permissions.app_error)"
+    text = render.delivery_stuck_dm(state, STARTED_CHANNEL, error, 5, timedelta(minutes=1))
+    assert "could not create the incident channel for the Sev 1 for Acme Corp" in text
+    assert "5 attempts failed" in text and "at most 1m apart" in text
+    assert "api.context.permissions.app_error" in text and "@all" not in text and "](http" not in text
+    assert "run it by hand" in text and "create private channels" in text and "`inc1`" in text
+    post = render.delivery_stuck_dm(state, Post("x"), "boom", 7, timedelta(minutes=1))
+    assert "could not post in the incident channel" in post and "~sev1-2026-11-27-acme-corp" in post
 
 
 # -- idempotency -----------------------------------------------------------------------------------

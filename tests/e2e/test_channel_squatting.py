@@ -1,15 +1,17 @@
-"""The incident channel's name is predictable, and someone else may hold it.
+"""The incident channel's name is predictable; someone else may hold it, and a step may keep failing.
 
 Anyone on the team can create a private channel called what the next incident's channel will be
 (``sev1-<date>-<customer>``), with or without the bot in it. The incident must never run there: it gets the
 next free name in a channel the bot created, the reporter (whose start answer linked the first name) gets a
-DM with the right link, and the state and ``/sev1 list`` show the real name. A channel the bot itself created
-before a crash is still the one it uses. docs/reliability.md summarises what each test shows.
+DM with the right link, and the state and ``/sev1 list`` show the real name. A step that keeps failing is
+tried ever less often and the reporter is told once; and a channel the bot itself created before a crash is
+still the one it uses. docs/reliability.md summarises what each test shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from sev1bot.store.store import Store
 pytestmark = pytest.mark.e2e
 
 CHANNELS = "/api/v4/channels"
+PERMISSION_DENIED = "api.context.permissions.app_error"
 
 
 @pytest.fixture
@@ -126,6 +129,46 @@ async def test_a_second_incident_for_the_customer_that_day_skips_the_name_the_fi
     await until(lambda: [p for p in dms_to(sandbox, "bob") if link in p.message], 20, "bob's DM")
     states = await asyncio.to_thread(bot.bot.store.active_incidents)
     assert sorted(s.channel_name for s in states) == [f"{name}-2", f"{name}-3"]
+
+
+async def test_a_step_that_keeps_failing_is_tried_ever_less_often_and_the_reporter_is_told_once(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    # The bot may not create private channels (a permission taken away): every attempt gets a 403.
+    sandbox.faults.fail_next(
+        "POST",
+        CHANNELS,
+        403,
+        count=10_000,
+        error_id=PERMISSION_DENIED,
+        message="You do not have the appropriate permissions.",
+    )
+    town = sandbox.channel("town-square").id
+    began = time.monotonic()
+    answer = await slash(humans, "alice", town, 'start "Acme Corp" checkout is down')
+    assert "Started" in answer["text"], answer
+
+    def stuck() -> list[str]:
+        return [
+            p.message
+            for p in dms_to(sandbox, "alice")
+            if "could not create the incident channel" in p.message
+        ]
+
+    (told,) = await until(stuck, 30, "the DM saying the channel cannot be created")
+    at_dm = sandbox.count_requests("POST", CHANNELS)
+    listing = (await slash(humans, "alice", town, "list"))["text"]
+    # It keeps trying after telling, and does not tell again.
+    await until(lambda: sandbox.count_requests("POST", CHANNELS) > at_dm, 30, "a try after the DM")
+    window = time.monotonic() - began
+    attempts = sandbox.count_requests("POST", CHANNELS)
+    print(f"failing channel creation: {attempts} attempts in {window:.1f}s, told after {at_dm}")
+    assert at_dm == 5, "told after the fifth failure"
+    assert attempts < window / 2, f"{attempts} attempts in {window:.1f}s: the old pace was 2 a second"
+    assert stuck() == [told]
+    assert PERMISSION_DENIED in told and "run it by hand" in told
+    assert incident_channel(sandbox) is None
+    assert f"`{predicted()}` (no channel yet)" in listing and "~sev1-" not in listing
 
 
 async def test_a_channel_the_bot_made_before_it_was_killed_is_used_after_the_restart(

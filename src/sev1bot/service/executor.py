@@ -8,6 +8,9 @@ Each pass reads a batch of effects (with the channel and post ids it does not kn
 later edit of the same post in the batch supersedes, delivers the rest in order (replies to different posts
 side by side when every reader sees threads collapsed) and writes down what it delivered once, at the end
 (see ``acks``): bookkeeping per effect cost more than the request itself (docs/performance.md).
+
+A pass that fails is tried again by the leader's outbox sweep (``drain_all``), at the pace ``pacing`` sets
+per incident: waits that double up to a minute, and after a few failures one DM to the reporter and owner.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
 from sev1bot.service.delivery import Delivery
 from sev1bot.service.incident_channel import IncidentChannel
+from sev1bot.service.pacing import Pacing, StuckNotice
 from sev1bot.service.timers import Timers
-from sev1bot.store.errors import StoreUnavailable
+from sev1bot.store.errors import StoreError, StoreUnavailable
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
 
@@ -49,6 +53,8 @@ class Executor:
     ) -> None:
         self.store = store
         self.delivery = Delivery(api, store, timers, team, users, channel)
+        self.pacing = Pacing()
+        self.stuck = StuckNotice(api, store, users, team)
         self._locks: dict[str, asyncio.Lock] = {}
         # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
         # in their thread, in the order they were made, so replies to different posts may be made side by
@@ -81,25 +87,36 @@ class Executor:
                 known = self._known.get(incident_id)
                 batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH, known)
                 if not batch.entries:
+                    self.pacing.succeeded(incident_id)
                     return
+                failed: list[OutboxEntry] = []
                 try:
-                    await self._pass(incident_id, batch)
+                    await self._pass(incident_id, batch, failed)
+                except Exception as exc:
+                    await self._failed(failed[0] if failed else batch.entries[0], exc)
+                    raise
                 finally:
                     if len(self._known) >= MAX_KNOWN and incident_id not in self._known:
                         self._known.clear()
                     self._known[incident_id] = Batch([], batch.channel_id, batch.posts)
+                self.pacing.succeeded(incident_id)
                 if len(batch.entries) < BATCH:
                     return  # whatever is committed from now on comes with its own call to drain
 
-    async def _pass(self, incident_id: str, batch: Batch) -> None:
+    async def _pass(self, incident_id: str, batch: Batch, failed: list[OutboxEntry]) -> None:
         """Deliver one batch in order (replies side by side when threads are collapsed), then write down
-        what was delivered, even if something failed (then the first error goes through)."""
+        what was delivered, even if something failed (then the first error goes through, and ``failed``
+        holds the entries that failed)."""
         acks = Acks(self.store)
         due, done = _coalesce(batch.entries)
         replies = _Replies()
 
         async def deliver(entry: OutboxEntry) -> None:
-            await self.delivery.carry_out(entry, batch, acks)
+            try:
+                await self.delivery.carry_out(entry, batch, acks)
+            except Exception:
+                failed.append(entry)
+                raise
             done.append(entry.id)
 
         try:
@@ -120,8 +137,31 @@ class Executor:
                 acks.add(Delivered(incident_id, tuple(done)))
             await acks.settle()
 
+    async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
+        """Count a failed pass; once it has failed often enough, tell the people (once: see ``pacing``)."""
+        failures, wait = self.pacing.failed(entry.incident_id)
+        log.info(
+            "incident %s: delivery failed %d time(s) in a row; next try in %.1f s",
+            entry.incident_id,
+            failures,
+            wait,
+        )
+        if failures < self.pacing.stuck_after:
+            return
+        try:
+            await self.stuck.tell(entry, exc, failures, self.pacing.cap)
+        except (MattermostError, StoreError) as err:
+            log.warning(
+                "incident %s: could not tell anyone that delivery is stuck: %s", entry.incident_id, err
+            )
+
     async def drain_all(self) -> None:
+        """Deliver what every incident has pending, except those that failed lately and wait their turn,
+        and those with a pass under way (a pass queued behind one that fails would retry it at once)."""
         for incident_id in await self.store.run(self.store.outbox_incidents):
+            lock = self._locks.get(incident_id)
+            if not self.pacing.due(incident_id) or (lock is not None and lock.locked()):
+                continue
             try:
                 await self.drain(incident_id)
             except (MattermostError, StoreUnavailable) as exc:
