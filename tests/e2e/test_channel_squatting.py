@@ -86,11 +86,13 @@ async def test_a_channel_someone_else_made_under_the_incidents_name_is_never_use
     town = sandbox.channel("town-square").id
     answer = await slash(humans, "alice", town, 'start "Acme Corp" checkout is down')
     assert f"[~{name}](" in answer["text"], answer  # the announced name: the squatted one
+    began = time.monotonic()
     if bot_added:
         before = sandbox.count_requests("POST", CHANNELS)
         await add_bot(humans, sandbox, theirs)
         await until(lambda: sandbox.count_requests("POST", CHANNELS) > before + 1, 20, "a try after the add")
         sandbox.faults.clear()
+        began = time.monotonic()
 
     real = f"{name}-2"
     channel_id = await until(lambda: checklist_in(sandbox, real), 30, f"the checklist in {real}")
@@ -102,6 +104,10 @@ async def test_a_channel_someone_else_made_under_the_incidents_name_is_never_use
 
     link = f"[~{real}]({sandbox.url}/{sandbox.team.name}/channels/{real})"
     told = await until(lambda: [p for p in dms_to(sandbox, "alice") if link in p.message], 20, "the DM")
+    took = time.monotonic() - began
+    print(
+        f"squatted name ({'bot added' if bot_added else 'unseen'}): checklist in {real} and DM in {took:.1f}s"
+    )
     assert len(told) == 1 and f"`{name}`" in told[0].message
     (state,) = await asyncio.to_thread(bot.bot.store.active_incidents)
     assert state.channel_name == real
@@ -156,13 +162,14 @@ async def test_a_step_that_keeps_failing_is_tried_ever_less_often_and_the_report
         ]
 
     (told,) = await until(stuck, 30, "the DM saying the channel cannot be created")
+    told_after = time.monotonic() - began
     at_dm = sandbox.count_requests("POST", CHANNELS)
     listing = (await slash(humans, "alice", town, "list"))["text"]
     # It keeps trying after telling, and does not tell again.
     await until(lambda: sandbox.count_requests("POST", CHANNELS) > at_dm, 30, "a try after the DM")
     window = time.monotonic() - began
     attempts = sandbox.count_requests("POST", CHANNELS)
-    print(f"failing channel creation: {attempts} attempts in {window:.1f}s, told after {at_dm}")
+    print(f"failing channel creation: {attempts} attempts in {window:.1f}s; told after {told_after:.1f}s")
     assert at_dm == 5, "told after the fifth failure"
     assert attempts < window / 2, f"{attempts} attempts in {window:.1f}s: the old pace was 2 a second"
     assert stuck() == [told]
@@ -191,8 +198,11 @@ async def test_a_channel_the_bot_made_before_it_was_killed_is_used_after_the_res
             assert store.channel_id_of(state.id) is None, "killed before it recorded the channel"
 
         proc.start()
+        restarted = time.monotonic()
         await proc.wait_healthy(within=30, role="leader")
         channel_id = await checklist_posted(sandbox, within=30)
+        took = time.monotonic() - restarted
+        print(f"killed after creating its channel: its checklist complete {took:.1f}s after the restart")
         assert channel_id == made.id and made.creator_id == sandbox.bot.id
         assert [c.name for c in sandbox.state.channels.values() if c.name.startswith("sev1-")] == [made.name]
         assert_checklist_once(sandbox, channel_id)
