@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from core_fixtures import (
     US_CAL,
     UTC_CAL,
     Run,
+    dms,
     edits,
     hours,
     mme_data,
@@ -25,10 +26,11 @@ from core_fixtures import (
     schedules,
     seed_playbook_text,
 )
-from sev1bot.core import CoreError, decide, start
+from sev1bot.core import CoreError, decide, render, start
 from sev1bot.core.effects import (
     Cancel,
     CreateChannel,
+    DirectMessage,
     EditPost,
     Invite,
     ItemPost,
@@ -40,6 +42,7 @@ from sev1bot.core.effects import (
 )
 from sev1bot.core.events import (
     Assigned,
+    ChannelNamed,
     Event,
     ItemChecked,
     ItemSkipped,
@@ -55,6 +58,7 @@ from sev1bot.core.state import IncidentStatus, ItemStatus
 from sev1bot.core.text import ZWJ
 
 LATER = T0 + hours(0.5)
+STARTED_CHANNEL = start(STARTED, PLAYBOOK, T0, UTC_CAL).effects[0]
 
 
 def started_run(**playbook_overrides: Any) -> Run:
@@ -270,6 +274,46 @@ def test_reopened() -> None:
     assert run.s.timeline[-1].kind == "reopened"
 
 
+LINK = "https://mm.example.com/mme/channels/sev1-2026-11-27-acme-corp-2"
+
+
+def test_channel_named_keeps_the_real_name_and_tells_the_reporter_with_a_link() -> None:
+    run = started_run()
+    run.do(OwnerChanged("alice", "bob"), T0 + hours(0.1))
+    fx = run.do(ChannelNamed("sev1-2026-11-27-acme-corp-2", LINK), LATER).effects
+    assert run.s.channel_name == "sev1-2026-11-27-acme-corp-2"
+    assert (run.s.timeline[-1].actor, run.s.timeline[-1].kind) == ("sev1bot", "channel")
+    assert "sev1-2026-11-27-acme-corp-2" in run.s.timeline[-1].text
+    (dm,) = fx  # nothing else: no post, no edit, no timer
+    assert isinstance(dm, DirectMessage) and dm.username == "alice"  # the reporter, who got the first link
+    assert dm.dedupe_key == "channel:sev1-2026-11-27-acme-corp-2:dm:alice"
+    assert f"[~sev1-2026-11-27-acme-corp-2]({LINK})" in dm.message
+    assert "`sev1-2026-11-27-acme-corp`" in dm.message and "~sev1-2026-11-27-acme-corp " not in dm.message
+    assert "Acme Corp" in dm.message
+    # Pings and DMs that name the channel from now on name the real one.
+    pings = dms(run.fire("escalation", T0 + hours(1)).effects)
+    assert pings and all("~sev1-2026-11-27-acme-corp-2." in d.message for d in pings)
+
+
+def test_channel_named_as_it_already_is_changes_nothing() -> None:
+    run = started_run()
+    before = run.s
+    assert run.do(ChannelNamed("sev1-2026-11-27-acme-corp", LINK), LATER).effects == ()
+    assert run.s == before
+
+
+def test_the_stuck_message_says_what_failed_and_what_to_do() -> None:
+    state = started_run().s
+    error = "create_channel: @all [x](http://e.example) (HTTP 403, api.context.permissions.app_error)"
+    text = render.delivery_stuck_dm(state, STARTED_CHANNEL, error, 5, timedelta(minutes=1))
+    assert "could not create the incident channel for the Sev 1 for Acme Corp" in text
+    assert "5 attempts failed" in text and "at most 1m apart" in text
+    assert "api.context.permissions.app_error" in text and "@all" not in text and "](http" not in text
+    assert "run it by hand" in text and "create private channels" in text and "`inc1`" in text
+    post = render.delivery_stuck_dm(state, Post("x"), "boom", 7, timedelta(minutes=1))
+    assert "could not post in the incident channel" in post and "~sev1-2026-11-27-acme-corp" in post
+
+
 # -- idempotency -----------------------------------------------------------------------------------
 
 REPEATABLE: list[Event] = [
@@ -279,6 +323,7 @@ REPEATABLE: list[Event] = [
     OwnerChanged("alice", "bob"),
     StatusUpdate("alice", "Still looking"),
     ItemChecked("bob", "7.2"),  # resolves
+    ChannelNamed("sev1-2026-11-27-acme-corp-2", LINK),
 ]
 
 

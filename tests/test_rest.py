@@ -323,7 +323,14 @@ async def test_create_channel_recovers_from_its_own_first_attempt(
     fake: tuple[FakeMattermost, str], api: MattermostAPI
 ) -> None:
     server, _ = fake
-    channel = {"id": "chan9", "team_id": "team1", "name": "sev1-db", "display_name": "Sev1 db", "type": "P"}
+    channel = {
+        "id": "chan9",
+        "team_id": "team1",
+        "name": "sev1-db",
+        "display_name": "Sev1 db",
+        "type": "P",
+        "creator_id": BOT_ID,
+    }
     server.on(
         "POST /api/v4/channels",
         fail(504),
@@ -345,6 +352,26 @@ async def test_create_channel_recovers_from_its_own_first_attempt(
     with pytest.raises(BadRequest) as caught:
         await api.create_channel("team1", "sev1-db", "Sev1 db")
     assert caught.value.error_id == CHANNEL_EXISTS
+
+
+@pytest.mark.parametrize("holder", ["someone else", "unseen"])
+async def test_a_retry_never_takes_a_channel_someone_else_created_under_that_name(
+    fake: tuple[FakeMattermost, str], api: MattermostAPI, holder: str
+) -> None:
+    # The first attempt failed without creating anything; meanwhile someone made a channel of that name
+    # (and added the bot, or not: a private channel the bot is not in answers 404).
+    server, _ = fake
+    theirs = {"id": "chan6", "team_id": "team1", "name": "sev1-db", "type": "P", "creator_id": "mallory0123"}
+    server.on("POST /api/v4/channels", fail(504), fail(400, CHANNEL_EXISTS, "exists"))
+    by_name = "GET /api/v4/teams/team1/channels/name/sev1-db"
+    if holder == "unseen":
+        server.on(by_name, fail(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist."))
+    else:
+        server.on(by_name, ok(theirs))
+    with pytest.raises(BadRequest) as caught:
+        await api.create_channel("team1", "sev1-db", "Sev1 db")
+    assert caught.value.error_id == CHANNEL_EXISTS
+    assert len(server.calls("POST /api/v4/channels")) == 2
 
 
 @pytest.mark.parametrize(

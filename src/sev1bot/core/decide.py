@@ -16,6 +16,7 @@ from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
     Cancel,
     CreateChannel,
+    DirectMessage,
     EditPost,
     Effect,
     Invite,
@@ -41,6 +42,7 @@ from sev1bot.core.escalation import (
 )
 from sev1bot.core.events import (
     Assigned,
+    ChannelNamed,
     Event,
     ItemChecked,
     ItemEvent,
@@ -53,7 +55,7 @@ from sev1bot.core.events import (
     StatusUpdate,
     TimerDue,
 )
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
+from sev1bot.core.state import BOT_ACTOR, IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.core.text import normalize_username, one_line
 from sev1bot.core.times import require_utc
 from sev1bot.playbook.schema import Playbook
@@ -175,9 +177,17 @@ def _decide(plan: Plan, event: Event) -> Decision:
             _resolve_by_command(plan, actor, note)
         case Reopened(actor):
             _reopen_by_command(plan, actor)
-        case TimerDue(key):
-            on_timer(plan, key)
+        case TimerDue() | ChannelNamed():
+            _from_the_bot(plan, event)
     return Decision(plan.state, plan.effects)
+
+
+def _from_the_bot(plan: Plan, event: TimerDue | ChannelNamed) -> None:
+    """What the bot itself reports: a timer fired, the channel was created under another name."""
+    if isinstance(event, TimerDue):
+        on_timer(plan, event.key)
+    else:
+        _channel_named(plan, event.name, event.link)
 
 
 _STATUS_AFTER: dict[type[ItemEvent], ItemStatus] = {
@@ -185,6 +195,19 @@ _STATUS_AFTER: dict[type[ItemEvent], ItemStatus] = {
     ItemUnchecked: ItemStatus.OPEN,
     ItemSkipped: ItemStatus.SKIPPED,
 }
+
+
+def _channel_named(plan: Plan, name: str, link: str) -> None:
+    """The channel runs under another name than the one announced: keep the real one (``/sev1 list``, DMs
+    that name the channel) and tell the reporter, whose link leads to a channel the bot did not create."""
+    old = plan.state.channel_name
+    if name == old:
+        return
+    plan.update(channel_name=name)
+    plan.log(BOT_ACTOR, "channel", f"the channel is ~{name}: a channel the bot did not create holds {old}")
+    reporter = plan.state.reporter
+    dm = render.channel_named_dm(plan.state, old, link)
+    plan.emit(DirectMessage(reporter, dm, dedupe_key=f"channel:{name}:dm:{reporter}"))
 
 
 def _resolve_by_command(plan: Plan, actor: str, note: str) -> None:

@@ -72,6 +72,15 @@ class TimerDue:
     key: str
 
 
+@dataclass(frozen=True)
+class ChannelNamed:
+    """The incident's channel was created under ``name``, not the name announced at the start: a channel the
+    bot did not create holds that one. ``link`` is the channel's address, for the reporter's message."""
+
+    name: str
+    link: str
+
+
 ItemEvent = ItemChecked | ItemUnchecked | ItemSkipped  # one checklist item changes status
 
 Event = (
@@ -85,4 +94,5 @@ Event = (
     | Resolved
     | Reopened
     | TimerDue
+    | ChannelNamed
 )

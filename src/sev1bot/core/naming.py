@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sev1bot.core.times import require_utc
 
 MAX_NAME = 64  # Mattermost's limit for a channel name (the URL part)
+NAME_TRIES = 99  # a name, then name-2 ... name-99
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _PREFIX = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 

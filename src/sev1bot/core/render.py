@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sev1bot.core import effects as fx
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.events import (
     Assigned,
+    ChannelNamed,
     Event,
     ItemChecked,
     ItemEvent,
@@ -301,6 +303,48 @@ def escalation_dm(state: IncidentState, playbook: Playbook, now: datetime) -> st
     )
 
 
+def channel_named_dm(state: IncidentState, announced: str, link: str) -> str:
+    """To the reporter, whose start answer linked ``announced``: the incident runs in another channel."""
+    return (
+        f":warning: The Sev 1 for {one_line(state.customer, 200)} runs in [~{state.channel_name}]({link}), "
+        f"not in `{announced}` as the start message said: a channel that sev1bot did not create already had "
+        "that name, so the incident does not use it. Follow this link and share nothing in the other one."
+    )
+
+
+_GOALS: dict[type[fx.Effect], str] = {
+    fx.CreateChannel: "create the incident channel",
+    fx.Invite: "invite people to the incident channel",
+    fx.SetHeader: "update the incident channel's header",
+    fx.Post: "post in the incident channel",
+    fx.EditPost: "update a post in the incident channel",
+    fx.DirectMessage: "send a direct message about the incident",
+}
+
+
+def delivery_stuck_dm(
+    state: IncidentState, effect: fx.Effect, error: str, failures: int, retry_every: timedelta
+) -> str:
+    """To the reporter and the owner, once, when the bot keeps failing to carry out ``effect``."""
+    goal = _GOALS.get(type(effect), "carry out a step of the incident")
+    said = one_line(error, 300).replace("`", "'")
+    text = (
+        f":warning: sev1bot could not {goal} for the Sev 1 for {one_line(state.customer, 200)}: "
+        f"{failures} attempts failed (Mattermost said: `{said}`). It keeps trying, at most "
+        f"{fmt_elapsed(retry_every)} apart."
+    )
+    if isinstance(effect, fx.CreateChannel):
+        return (
+            f"{text} Until it succeeds the incident has no channel: run it by hand in a channel you create, "
+            "and ask whoever runs sev1bot to check that its account may create private channels in this "
+            f"team and to read its log for incident `{state.id}`."
+        )
+    return (
+        f"{text} Until then ~{state.channel_name} may be out of date; ask whoever runs sev1bot to read its "
+        f"log for incident `{state.id}`."
+    )
+
+
 def deadline_reminder(
     state: IncidentState,
     deadline: Deadline,
@@ -365,3 +409,5 @@ def describe_event(event: Event) -> str:
             return f"started the incident for {inline(customer)}"
         case TimerDue(key):
             return f"handled timer {inline(key, 80)}"
+        case ChannelNamed(name):
+            return f"named the channel {inline(name, 80)}"

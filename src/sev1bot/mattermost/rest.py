@@ -6,7 +6,8 @@ with capped backoff (honouring ``Retry-After`` on 429) and counts every HTTP req
 Retries never duplicate work: reads, patches, pins, member additions and direct channels are idempotent;
 ``create_post`` sends a ``pending_post_id`` that stays the same across retries, which the server dedupes on
 (for 30 s: beyond that, a post carries its ``DELIVERY_PROP`` for the caller to look it up by);
-``create_channel`` recovers the channel when a retry finds that the first attempt already created it.
+``create_channel`` recovers the channel when a retry finds that the first attempt already created it (only a
+channel the bot created: anyone can create a channel under any name).
 Calls that cannot be replayed (ephemeral posts, command creation) are retried only when the server surely did
 not act: a 429, or a connection that never opened. The driver's own retry loop is switched off.
 """
@@ -94,6 +95,7 @@ class Channel(_Model):
     header: str = ""
     purpose: str = ""
     delete_at: int = 0
+    creator_id: str = ""
 
 
 class Command(BaseModel):
@@ -247,7 +249,11 @@ class MattermostAPI:
         purpose: str = "",
         type: Literal["P", "O"] = "P",
     ) -> Channel:
-        """Create a channel. If it already existed before this call, raise BadRequest with CHANNEL_EXISTS."""
+        """Create a channel. If it already existed before this call, raise BadRequest with CHANNEL_EXISTS.
+
+        A retry that finds the name taken returns that channel only if this bot created it (the first attempt
+        went through but its answer was lost): anyone on the team can create a channel of any name.
+        """
         attempts = 0
 
         async def send() -> Any:
@@ -265,10 +271,23 @@ class MattermostAPI:
         try:
             return Channel.model_validate(await self._call("create_channel", send))
         except BadRequest as err:
-            if attempts > 1 and err.error_id == CHANNEL_EXISTS:
-                log.info("create_channel %s: an earlier attempt created it; using that channel", name)
-                return await self.channel_by_name(team_id, name)
-            raise
+            if attempts == 1 or err.error_id != CHANNEL_EXISTS:
+                raise
+            found = await self.own_channel(team_id, name)
+            if found is None:
+                raise
+            log.info("create_channel %s: an earlier attempt created it; using that channel", name)
+            return found
+
+    async def own_channel(self, team_id: str, name: str) -> Channel | None:
+        """The channel of that name if this bot created it; None if someone else did (or the bot cannot see
+        it: a private channel it is not in)."""
+        try:
+            channel = await self.channel_by_name(team_id, name)
+        except NotFound:
+            return None
+        me = self._me or await self.me()
+        return channel if channel.creator_id == me.id else None
 
     async def channel_by_name(self, team_id: str, name: str) -> Channel:
         return Channel.model_validate(

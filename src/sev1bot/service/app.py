@@ -31,6 +31,7 @@ from sev1bot.playbook.schema import Playbook
 from sev1bot.service.action_front import ActionFront
 from sev1bot.service.command_front import CommandFront
 from sev1bot.service.executor import Executor
+from sev1bot.service.incident_channel import IncidentChannel
 from sev1bot.service.leader import Leadership
 from sev1bot.service.leader_duties import LeaderDuties
 from sev1bot.service.reaction_follower import ReactionFollower
@@ -140,12 +141,21 @@ class Bot:
     def _wire(self, team: Team, *, threads_collapsed: bool) -> Parts:
         users = UserDirectory(self.api)
         timers = Timers()
+        channel = IncidentChannel(
+            api=self.api,
+            store=self.store,
+            team=team,
+            calendar=self.calendar,
+            clock=self.clock,
+            site_url=self.settings.mattermost_url,
+        )
         executor = Executor(
             self.api,
             self.store,
             timers,
             team,
             users,
+            channel,
             threads_collapsed=threads_collapsed,
             leading=self.leadership.leading,
         )

@@ -38,6 +38,11 @@ NOT_AN_INCIDENT = (
     "This is not an incident channel. Run this in the incident's channel, or `/sev1 list` to find it."
 )
 MEMBERS_ONLY = "Only members of this incident channel can change the incident."
+NO_CHANNEL = "(no channel yet)"
+NO_CHANNEL_NOTE = (
+    "_(no channel yet)_: the bot has not managed to create that incident's channel so far. It keeps trying, "
+    "and tells the reporter and the owner by direct message if it keeps failing."
+)
 UNAVAILABLE = (
     "sev1bot could not do that right now (the server or database is unavailable). "
     "Nothing was changed; please try again in a moment."
@@ -179,13 +184,20 @@ class CommandFront:
         active = await self.store.run(self.store.active_incidents)
         if not active:
             return "No active incidents."
+        channels = await self.store.run(self.store.channel_ids, [state.id for state in active])
         now = self.clock()
         lines = ["| Incident | Customer | Owner | Open for |", "|---|---|---|---|"]
         for state in sorted(active, key=lambda s: s.started_at):
+            # No link to a channel that does not exist: ~name would lead to whoever holds that name.
+            where = (
+                f"~{state.channel_name}" if channels.get(state.id) else f"`{state.channel_name}` {NO_CHANNEL}"
+            )
             lines.append(
-                f"| ~{state.channel_name} | {render.inline(state.customer)} | @{state.owner} "
+                f"| {where} | {render.inline(state.customer)} | @{state.owner} "
                 f"| {render.fmt_elapsed(now - state.started_at)} |"
             )
+        if not all(channels.get(state.id) for state in active):
+            lines.append(f"\n{NO_CHANNEL_NOTE}")
         return "\n".join(lines)
 
     async def _start(self, actor: str, customer: str, summary: str) -> str:

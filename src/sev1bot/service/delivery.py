@@ -3,8 +3,9 @@
 A post with a ``ref`` is skipped when the batch already maps that ref to a post; a post with a
 ``dedupe_key`` is claimed in the ``sent`` table first; every create carries a ``pending_post_id`` derived
 from the outbox row, which the server dedupes on for 30 s, and the row's delivery key in its props, by which
-``recovery`` finds it later; a channel is created once per incident. Edits send only the message, so the
-server keeps the post's props (the key among them).
+``recovery`` finds it later; a channel is created once per incident, and only a channel the bot created is
+ever used (``incident_channel``). Edits send only the message, so the server keeps the post's props (the key
+among them).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sev1bot.core import effects as fx
-from sev1bot.core.render import HEADER_MAX, PURPOSE_MAX
+from sev1bot.core.render import HEADER_MAX
 from sev1bot.mattermost.directory import Team, UserDirectory
-from sev1bot.mattermost.errors import BadRequest, MattermostError
+from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.events import Post
-from sev1bot.mattermost.rest import CHANNEL_EXISTS, MattermostAPI
+from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
+from sev1bot.service.incident_channel import IncidentChannel
 from sev1bot.service.recovery import Lookup, delivery_key
 from sev1bot.service.timers import Timers
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
@@ -30,13 +32,20 @@ log = logging.getLogger(__name__)
 
 class Delivery:
     def __init__(
-        self, api: MattermostAPI, store: Store, timers: Timers, team: Team, users: UserDirectory
+        self,
+        api: MattermostAPI,
+        store: Store,
+        timers: Timers,
+        team: Team,
+        users: UserDirectory,
+        channel: IncidentChannel,
     ) -> None:
         self.api = api
         self.store = store
         self.timers = timers
         self.team = team
         self.users = users
+        self.channel = channel
 
     async def carry_out(
         self, entry: OutboxEntry, batch: Batch, acks: Acks, lookup: Lookup | None = None
@@ -68,27 +77,10 @@ class Delivery:
                 self.timers.cancel(incident_id, key)
 
     async def _create_channel(self, batch: Batch, incident_id: str, effect: fx.CreateChannel) -> None:
-        if batch.channel_id or await self.store.run(self.store.channel_id_of, incident_id):
-            return  # created before a crash or retry
-        try:
-            channel = await self.api.create_channel(
-                self.team.id,
-                effect.name,
-                effect.display_name,
-                header=effect.header[:HEADER_MAX],
-                purpose=effect.purpose[:PURPOSE_MAX],
-                type="P",
-            )
-        except BadRequest as exc:
-            if exc.error_id != CHANNEL_EXISTS:
-                raise
-            # Created by an earlier delivery of this same effect that crashed before recording it: the bot
-            # is a member of channels it created, and names of incident channels are reserved in the store.
-            channel = await self.api.channel_by_name(self.team.id, effect.name)
-            if not await self.api.is_channel_member(channel.id, self.team.bot_user_id):
-                raise
-        await self.store.run(self.store.set_channel_id, incident_id, channel.id)
-        batch.channel_id = channel.id
+        if batch.channel_id is None:
+            batch.channel_id = await self.store.run(self.store.channel_id_of, incident_id)
+        if batch.channel_id is None:  # else created before a crash or retry
+            batch.channel_id = await self.channel.create(incident_id, effect)
 
     async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
         # Asked afresh each time: a deactivated account (or a bot) in the list would make the server refuse

@@ -19,14 +19,16 @@ reads it; before each effect the pass checks, in memory, that this replica still
 batch under (renewed in time, same fence); and each write of what was delivered checks the fence again. A
 deposed leader stops there and the outbox keeps the rest for the new one (docs/reliability.md says what
 a pause right before a request can still cost).
+
+A pass that fails is tried again by the leader's outbox sweep (``drain_all``), at the pace ``pacing`` sets
+per incident: waits that double up to a minute, and after a few failures one DM to the reporter and owner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from sev1bot.core import effects as fx
 from sev1bot.mattermost.directory import Team, UserDirectory
@@ -34,9 +36,12 @@ from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
 from sev1bot.service.delivery import Delivery
+from sev1bot.service.incident_channel import IncidentChannel
+from sev1bot.service.pacing import Pacing, StuckNotice
 from sev1bot.service.recovery import Lookup, Suspects
+from sev1bot.service.reply_chains import ReplyChains
 from sev1bot.service.timers import Timers
-from sev1bot.store.errors import Fenced, StoreUnavailable
+from sev1bot.store.errors import Fenced, StoreError, StoreUnavailable
 from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
@@ -55,14 +60,17 @@ class Executor:
         timers: Timers,
         team: Team,
         users: UserDirectory,
+        channel: IncidentChannel,
         *,
         threads_collapsed: bool,
         leading: Callable[[], Fence | None],
     ) -> None:
         self.store = store
         self.leading = leading  # the fence this replica leads under; None while it does not lead
-        self.delivery = Delivery(api, store, timers, team, users)
+        self.delivery = Delivery(api, store, timers, team, users, channel)
         self._suspects = Suspects(store.clock)  # the rows whose creates may be on the server unrecorded
+        self.pacing = Pacing()
+        self.stuck = StuckNotice(api, store, users, team)
         self._locks: dict[str, asyncio.Lock] = {}
         # Every reader sees threads collapsed (the server's CollapsedThreads is always_on): replies show only
         # in their thread, in the order they were made, so replies to different posts may be made side by
@@ -109,13 +117,21 @@ class Executor:
             known = self._known.get(incident_id)
             batch = await self.store.run(self.store.outbox_batch, incident_id, BATCH, known, fence)
             if not batch.entries:
+                self.pacing.succeeded(incident_id)
                 return
+            failed: list[OutboxEntry] = []
             try:
-                await self._pass(incident_id, batch, fence)
+                await self._pass(incident_id, batch, fence, failed)
+            except Fenced:
+                raise  # not a failed delivery: the new leader delivers
+            except Exception as exc:
+                await self._failed(failed[0] if failed else batch.entries[0], exc)
+                raise
             finally:
                 if len(self._known) >= MAX_KNOWN and incident_id not in self._known:
                     self._known.clear()
                 self._known[incident_id] = Batch([], batch.channel_id, batch.posts)
+            self.pacing.succeeded(incident_id)
             if len(batch.entries) < BATCH:
                 return  # whatever is committed from now on comes with its own call to drain
 
@@ -132,18 +148,23 @@ class Executor:
             )
         return fence
 
-    async def _pass(self, incident_id: str, batch: Batch, fence: Fence) -> None:
+    async def _pass(self, incident_id: str, batch: Batch, fence: Fence, failed: list[OutboxEntry]) -> None:
         """Deliver one batch in order (replies side by side when threads are collapsed), then write down
-        what was delivered, even if something failed (then the first error goes through)."""
+        what was delivered, even if something failed (then the first error goes through, and ``failed``
+        holds the entries that failed)."""
         acks = Acks(self.store, fence=fence)
         due, done = _coalesce(batch.entries)
-        replies = _Replies()
+        replies = ReplyChains()
         lookup = Lookup(self.delivery.api, self.delivery.team.bot_user_id, self._suspects.among(due))
 
         async def deliver(entry: OutboxEntry) -> None:
             self._fence(fence)  # no round trip: a deposed leader that has not noticed yet stops here
             self._suspects.attempting(entry)
-            await self.delivery.carry_out(entry, batch, acks, lookup)
+            try:
+                await self.delivery.carry_out(entry, batch, acks, lookup)
+            except Exception:
+                failed.append(entry)
+                raise
             done.append(entry.id)
 
         try:
@@ -166,10 +187,33 @@ class Executor:
             written = set(done)
             self._suspects.settled(entry for entry in batch.entries if entry.id in written)
 
+    async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
+        """Count a failed pass; once it has failed often enough, tell the people (once: see ``pacing``)."""
+        failures, wait = self.pacing.failed(entry.incident_id)
+        log.info(
+            "incident %s: delivery failed %d time(s) in a row; next try in %.1f s",
+            entry.incident_id,
+            failures,
+            wait,
+        )
+        if failures < self.pacing.stuck_after:
+            return
+        try:
+            await self.stuck.tell(entry, exc, failures, self.pacing.cap)
+        except (MattermostError, StoreError) as err:
+            log.warning(
+                "incident %s: could not tell anyone that delivery is stuck: %s", entry.incident_id, err
+            )
+
     async def drain_all(self) -> None:
+        """Deliver what every incident has pending, except those that failed lately and wait their turn,
+        and those with a pass under way (a pass queued behind one that fails would retry it at once)."""
         for incident_id in await self.store.run(self.store.outbox_incidents):
             if self.leading() is None:
                 return  # stepped down meanwhile
+            lock = self._locks.get(incident_id)
+            if not self.pacing.due(incident_id) or (lock is not None and lock.locked()):
+                continue
             try:
                 await self.drain(incident_id)
             except (MattermostError, StoreUnavailable) as exc:
@@ -181,35 +225,6 @@ class Executor:
         Called when this process becomes the leader."""
         self._known.clear()
         self._suspects.new_term()
-
-
-class _Replies:
-    """Replies being posted alongside each other: one chain per thread, each reply after the one before."""
-
-    def __init__(self) -> None:
-        self._tails: dict[fx.PostRef, asyncio.Task[None]] = {}
-
-    def add(self, thread: fx.PostRef, reply: Coroutine[Any, Any, None]) -> None:
-        self._tails[thread] = asyncio.ensure_future(_after(self._tails.get(thread), reply))
-
-    async def join(self, *, raise_first: bool = True) -> None:
-        """Wait for every reply in flight; then raise the first error, if any (and ``raise_first``)."""
-        tails, self._tails = list(self._tails.values()), {}
-        outcomes = await asyncio.gather(*tails, return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors and raise_first:
-            raise errors[0]
-
-
-async def _after(previous: asyncio.Task[None] | None, reply: Coroutine[Any, Any, None]) -> None:
-    """Run ``reply`` once ``previous`` succeeded; fail with its error (and never post) if it did not."""
-    if previous is not None:
-        try:
-            await previous
-        except BaseException:
-            reply.close()
-            raise
-    await reply
 
 
 def _retrieved(task: asyncio.Future[None]) -> None:

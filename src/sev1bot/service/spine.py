@@ -16,7 +16,7 @@ from sev1bot.background import Background
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import Decision, decide, start
 from sev1bot.core.events import Event, Started, TimerDue
-from sev1bot.core.naming import channel_name, with_suffix
+from sev1bot.core.naming import NAME_TRIES, channel_name, with_suffix
 from sev1bot.core.state import IncidentState
 from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import Team
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[IncidentState, Playbook], Decision]
 TIMER_RETRY = timedelta(seconds=5)
-MAX_NAME_TRIES = 99  # sev1-<date>-acme, then -2 ... -99
 
 
 class Spine:
@@ -61,7 +60,7 @@ class Spine:
         """Open an incident under the first channel name nobody uses; None if every name is taken."""
         now = self.clock()
         base = channel_name(now, customer, self.calendar.timezone)
-        for n in range(1, MAX_NAME_TRIES + 1):
+        for n in range(1, NAME_TRIES + 1):
             name = base if n == 1 else with_suffix(base, n)
             if await self.store.run(self.store.channel_name_taken, name):
                 continue

@@ -284,6 +284,12 @@ class Store:
         channel_id: str | None = row.channel_id
         return channel_id
 
+    def channel_ids(self, incident_ids: Sequence[str]) -> dict[str, str | None]:
+        """The channel id of each incident, None while it has no channel (not created yet)."""
+        query = select(incidents.c.id, incidents.c.channel_id).where(incidents.c.id.in_(list(incident_ids)))
+        with self._tx() as conn:
+            return {row.id: row.channel_id for row in conn.execute(query)}
+
     def pending_timers(self) -> list[tuple[str, str, datetime]]:
         """Every stored timer, soonest first: what the scheduler re-arms after a restart.
 
