@@ -17,12 +17,15 @@ import pytest
 
 import store_peek as peek
 from sev1bot.core import effects as fx
+from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.times import utcnow
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.rest import DELIVERY_PROP, MattermostAPI
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.models import Post
 from sev1bot.service.executor import Executor
+from sev1bot.service.incident_channel import IncidentChannel
 from sev1bot.service.recovery import delivery_key
 from sev1bot.service.timers import Timers
 from sev1bot.store import Store
@@ -46,8 +49,12 @@ async def bot_on(sandbox: Sandbox, store: Store, **api_options: Any) -> AsyncIte
         token = store.acquire_lease("leader", "this replica", timedelta(hours=1), datetime.now(UTC))
         assert token is not None
         fence = Fence("leader", token)
+        channels = IncidentChannel(
+            api=api, store=store, team=team, calendar=BusinessCalendar(), clock=utcnow, site_url=sandbox.url
+        )
+        users = UserDirectory(api)
         executor = Executor(
-            api, store, Timers(), team, UserDirectory(api), threads_collapsed=True, leading=lambda: fence
+            api, store, Timers(), team, users, channels, threads_collapsed=True, leading=lambda: fence
         )
         channel = await api.create_channel(sandbox.team.id, "sev1-acme-1", "Sev 1 Acme")
         yield Bot(api, executor, channel.id)
