@@ -141,24 +141,7 @@ class Bot:
     def _wire(self, team: Team, *, threads_collapsed: bool) -> Parts:
         users = UserDirectory(self.api)
         timers = Timers()
-        channel = IncidentChannel(
-            api=self.api,
-            store=self.store,
-            team=team,
-            calendar=self.calendar,
-            clock=self.clock,
-            site_url=self.settings.mattermost_url,
-        )
-        executor = Executor(
-            self.api,
-            self.store,
-            timers,
-            team,
-            users,
-            channel,
-            threads_collapsed=threads_collapsed,
-            leading=self.leadership.leading,
-        )
+        executor = self._executor(team, users, timers, threads_collapsed=threads_collapsed)
         spine = Spine(
             store=self.store,
             executor=executor,
@@ -200,6 +183,28 @@ class Bot:
             websocket=self._websocket,
         )
         return Parts(team, timers, executor, spine, commands, ActionFront(), follower, duties)
+
+    def _executor(
+        self, team: Team, users: UserDirectory, timers: Timers, *, threads_collapsed: bool
+    ) -> Executor:
+        channel = IncidentChannel(
+            api=self.api,
+            store=self.store,
+            team=team,
+            calendar=self.calendar,
+            clock=self.clock,
+            site_url=self.settings.mattermost_url,
+        )
+        return Executor(
+            self.api,
+            self.store,
+            timers,
+            team,
+            users,
+            channel,
+            threads_collapsed=threads_collapsed,
+            leading=self.leadership.leading,
+        )
 
     def _websocket(self, follower: ReactionFollower) -> WebSocketClient:
         return WebSocketClient(
