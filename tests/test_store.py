@@ -17,7 +17,7 @@ from sev1bot.store import (
     IncidentNotFound,
     Store,
 )
-from sev1bot.store.tables import timeline
+from sev1bot.store.tables import requests, sent, timeline
 from store_samples import CET, T0, entry, incident, playbook
 
 
@@ -312,9 +312,15 @@ def _timeline_ids(store: Store, incident_id: str) -> list[int]:
         return list(conn.execute(query).scalars())
 
 
-def test_now_defaults_to_aware_utc(store: Store) -> None:
-    store.create_incident(incident(), playbook())
-    before = datetime.now(UTC)
-    assert store.claim("inc-1", "k")
-    assert store.acquire_lease("l", "a", timedelta(seconds=5), datetime.now(UTC)) == 1
-    assert before <= datetime.now(UTC)
+def test_claims_and_seen_requests_are_stamped_by_the_store_clock_in_utc(store_url: str) -> None:
+    """Without ``now``, the store's clock stamps the row: the same instant, given back in UTC."""
+    at = datetime(2026, 3, 1, 13, 30, 15, 123000, tzinfo=CET)
+    with Store(store_url, clock=lambda: at) as store:
+        store.create_incident(incident(), playbook())
+        assert store.claim("inc-1", "k")
+        assert not store.seen_request("req-1")
+        with store._tx() as conn:
+            stamps = [conn.execute(select(sent.c.sent_at)).scalar_one()]
+            stamps.append(conn.execute(select(requests.c.seen_at)).scalar_one())
+    for stamp in stamps:
+        assert stamp == at and stamp.tzinfo is UTC, stamp
