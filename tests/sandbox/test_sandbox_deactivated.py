@@ -60,7 +60,7 @@ async def test_the_admin_route_checks_its_token_and_body(sandbox: Sandbox) -> No
         status == 400 and isinstance(body, dict) and body["id"] == "api.context.invalid_body_param.app_error"
     )
     status, body = await set_active(sandbox, "nobody", False)
-    assert status == 404 and isinstance(body, dict) and body["id"] == "app.user.missing_account.const"
+    assert status == 404 and isinstance(body, dict) and body["id"] == "app.user.get_by_username.app_error"
     assert sandbox.users["carol"].delete_at == 0
 
 
