@@ -23,7 +23,7 @@ from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.inbound import SlashCommand
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.spine import Spine
-from sev1bot.store.errors import StoreUnavailable
+from sev1bot.store.errors import IncidentUnreadable, StoreUnavailable
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ MEMBERS_ONLY = "Only members of this incident channel can change the incident."
 UNAVAILABLE = (
     "sev1bot could not do that right now (the server or database is unavailable). "
     "Nothing was changed; please try again in a moment."
+)
+UNREADABLE = (
+    "sev1bot cannot work on this incident: its record in the bot's database cannot be read. "
+    "Nothing was changed. Ask whoever runs sev1bot to look at its log; other incidents are not affected."
 )
 
 
@@ -74,6 +78,9 @@ class CommandFront:
         except (StoreUnavailable, MattermostError) as exc:
             log.warning("command %r failed: %s", invocation.text[:40], exc)
             return UNAVAILABLE
+        except IncidentUnreadable as exc:
+            log.error("command %r refused: %s", invocation.text[:40], exc)
+            return UNREADABLE
 
     async def _run(self, invocation: SlashCommand, command: cmd.Command) -> str:
         match command:
