@@ -25,6 +25,11 @@ class NotMigrated(StoreError):
     """The database has no (or an old) schema: run ``Store.migrate()`` first."""
 
 
+class NewerSchema(StoreError):
+    """The database was migrated by a newer sev1bot: this version does not know its schema, and must not
+    guess (a downgrade needs the newer version's scripts)."""
+
+
 class IncidentNotFound(StoreError):
     def __init__(self, incident_id: str) -> None:
         super().__init__(f"no incident with id {incident_id!r}")

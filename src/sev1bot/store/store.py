@@ -130,7 +130,7 @@ class Store:
 
         Errors are raised, not logged: the caller (start-up) reports them."""
         with self._serial, driver_errors(self.where, self._path, quiet=True):
-            migrate.upgrade(self._engine)
+            migrate.upgrade(self._engine, where=self.where)
         self.check_writable()
 
     @property
