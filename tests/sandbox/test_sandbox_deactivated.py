@@ -15,6 +15,7 @@ from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.cli import banner
 from sev1bot.sandbox.client import ApiClient, EventStream
 from sev1bot.sandbox.seed import Seed, SeedError, SeedUser, load_seed
+from testkit import SandboxStarter
 
 People = Callable[[str], Awaitable[ApiClient]]
 Driver = Callable[[str], Awaitable[AsyncTypedDriver]]
@@ -136,7 +137,7 @@ async def test_user_updated_goes_to_everyone_and_the_deactivated_user_hears_noth
         await carol_ws.close()
 
 
-async def test_a_seeded_user_can_start_deactivated() -> None:
+async def test_a_seeded_user_can_start_deactivated(start_sandbox: SandboxStarter) -> None:
     seed = load_seed()
     seed = Seed(
         team=seed.team,
@@ -144,7 +145,7 @@ async def test_a_seeded_user_can_start_deactivated() -> None:
         bot=seed.bot,
         channels=seed.channels,
     )
-    async with Sandbox.running(seed) as sandbox:
+    async with start_sandbox(seed) as sandbox:
         dave = sandbox.users["dave"]
         assert dave.delete_at > 0
         async with sandbox.client("dave") as client:
