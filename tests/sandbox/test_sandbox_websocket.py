@@ -300,3 +300,21 @@ async def test_first_frame_auth_never_resumes(sandbox: Sandbox, listen: Listen) 
     await stream.send("authentication_challenge", 1, {"token": sandbox.tokens["alice"]})
     hello = await stream.receive()
     assert hello["event"] == "hello" and hello["data"]["connection_id"] != connection_id
+
+
+async def test_frames_off_the_protocol_go_out_as_given_numbered_when_they_are_objects(
+    sandbox: Sandbox, listen: Listen, people: People
+) -> None:
+    """What tests of a client's defences send: the contract checker lets exactly these through."""
+    alice = await listen("alice")
+    assert (await alice.receive())["event"] == "hello"
+    hostile = {"event": "reaction_added", "data": {"reaction": "{garbage"}, "broadcast": {}}
+    assert sandbox.send_off_contract("alice", "not json {") == 1
+    assert sandbox.send_off_contract("alice", hostile) == 1
+    await post(await people("bob"), sandbox.channel("town-square").id, "after them")
+    raw = [(await alice.ws.receive(timeout=5)).data for _ in range(3)]
+    assert raw[0] == "not json {"
+    assert json.loads(raw[1]) == {**hostile, "seq": 1}
+    after = json.loads(raw[2])
+    assert after["event"] == "posted" and after["seq"] == 2  # the stream goes on, numbered as before
+    assert sandbox.send_off_contract("carol", "x") == 0  # carol has no websocket open
