@@ -334,6 +334,28 @@ async def test_a_seq_gap_closes_with_4001_and_resumes_from_the_missing_event(
     assert client.counters.gaps == 0
 
 
+async def test_a_frame_too_big_to_read_starts_a_new_connection_instead_of_replaying_it(
+    server: FakeMattermost, start: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resume would get the same frame again, for ever: start over, and let the service catch up."""
+
+    async def huge(conn: ServerConn) -> None:
+        await conn.hello("c1")
+        await conn.posted(1)
+        await conn.event("posted", 2, {"post": "A" * (4 * 1024 * 1024)})
+
+    async def fresh(conn: ServerConn) -> None:
+        assert conn.query == {"connection_id": "", "sequence_number": "0"}
+        await conn.hello("c2")
+
+    server.scripts = [huge, fresh]
+    client, recorder = start()
+    await eventually(lambda: len(recorder.log) == 4, what="the gap and the new hello")
+    assert recorder.log == [("hello", 0), ("posted", 1), "GAP", ("hello", 0)]
+    assert (client.counters.gaps, client.counters.resumes, client.connection_id) == (1, 0, "c2")
+    assert "a frame too big to read (Message size" in caplog.text, caplog.text
+
+
 @pytest.mark.parametrize(
     ("frames", "expected_error"),
     [
