@@ -37,7 +37,7 @@ from testkit import eventually
 
 TOKEN = "bottoken0123456789abcdefgh"
 BOT_ID = "botuserid0123456789abcdefg"
-FAST = {"backoff": 0.01, "max_backoff": 0.05, "request_timeout": 2.0}
+FAST: dict[str, Any] = {"backoff": 0.01, "max_backoff": 0.05, "request_timeout": 2.0}  # API keywords
 
 Reply = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 

@@ -134,7 +134,7 @@ async def test_execute_sends_every_field_and_header_and_answers_ephemerally(
         assert seen.headers["Authorization"] == f"Token {command['token']}"
         assert seen.headers["Accept"] == "application/json"
         assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
-        form = {k: v if len(v) > 1 else v[0] for k, v in seen.form.items()}
+        form: dict[str, Any] = {k: v if len(v) > 1 else v[0] for k, v in seen.form.items()}
         alice_user, bob = sandbox.users["alice"], sandbox.users["bob"]
         assert (
             form["token"] == command["token"]
