@@ -150,7 +150,7 @@ async def test_execute_sends_every_field_and_header_and_answers_ephemerally(
         assert answer["response_type"] == "ephemeral" and len(answer["trigger_id"]) == 26
         event = await alice_ws.next_event("ephemeral_message")
         assert json.loads(event["data"]["post"])["message"] == "Starting [the playbook](https://x.test)"
-        assert [f for f in await bob_ws.quiet() if f.get("event") == "ephemeral_message"] == []
+        assert [f for f in await bob_ws.settle() if f.get("event") == "ephemeral_message"] == []
         assert all(p.message != "Starting [the playbook](https://x.test)" for p in sandbox.posts_in(town.id))
     finally:
         await alice_ws.close()

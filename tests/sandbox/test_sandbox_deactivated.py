@@ -124,14 +124,14 @@ async def test_user_updated_goes_to_everyone_and_the_deactivated_user_hears_noth
             town = sandbox.channel("town-square").id
             assert (await bob.post("/api/v4/posts", {"channel_id": town, "message": "hi"})).status == 201
         await alice_ws.next_event("posted")
-        assert await carol_ws.quiet(0.3) == []
+        assert await carol_ws.settle() == []
 
         sandbox.set_active("carol", True)
         back = await alice_ws.next_event("user_updated")
         assert back["data"]["user"]["id"] == carol.id and back["data"]["user"]["delete_at"] == 0
         own = await carol_ws.next_event("user_updated")  # to herself, once her token works again
         assert own["broadcast"]["user_id"] == carol.id and own["data"]["user"]["delete_at"] == 0
-        assert [f for f in await alice_ws.quiet(0.3) if f.get("event") == "user_updated"] == []
+        assert [f for f in await alice_ws.settle() if f.get("event") == "user_updated"] == []
     finally:
         await alice_ws.close()
         await carol_ws.close()

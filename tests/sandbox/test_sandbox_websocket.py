@@ -160,8 +160,7 @@ async def test_every_event_kind_and_its_audience(sandbox: Sandbox, listen: Liste
         201
     )
     assert (await alice_ws.next_event("direct_added"))["broadcast"]["channel_id"] == direct["id"]
-    bob_frames = await bob_ws.quiet()
-    assert bob_frames == [], "bob is in none of these channels and must hear nothing"
+    assert await bob_ws.settle() == [], "bob is in none of these channels and must hear nothing"
 
 
 async def test_sequence_numbers_have_no_gaps(sandbox: Sandbox, listen: Listen, people: People) -> None:
@@ -190,7 +189,7 @@ async def test_ephemeral_goes_to_its_user_only(sandbox: Sandbox, listen: Listen,
         and event["broadcast"]["channel_id"] == town
     )
     assert json.loads(event["data"]["post"])["message"] == "only you"
-    assert await bob_ws.quiet() == []
+    assert await bob_ws.settle() == []
 
 
 async def test_bad_frames_get_fail_replies(listen: Listen) -> None:
