@@ -74,7 +74,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         with Store(url) as store:
             store.migrate()
         return url
-    url = request.getfixturevalue("pg_store_url")
+    url = str(request.getfixturevalue("pg_store_url"))
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

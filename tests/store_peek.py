@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from sev1bot.core.effects import PostRef
-from sev1bot.core.state import IncidentStatus
+from sev1bot.core.state import IncidentState, IncidentStatus
 from sev1bot.store import Store
 from sev1bot.store.tables import incidents, sent
 
@@ -47,3 +47,8 @@ def sent_of(store: Store, incident_id: str) -> dict[str, str | None]:
     query = select(sent.c.key, sent.c.post_id).where(sent.c.incident_id == incident_id)
     with _read(store) as conn:
         return {row.key: row.post_id for row in conn.execute(query)}
+
+
+def incidents_stored(store: Store) -> list[IncidentState]:
+    """Every stored incident, whatever its status, in order of start, read as the bot reads one (``load``)."""
+    return [state for state in map(store.load, incident_ids(store)) if state is not None]

@@ -19,12 +19,12 @@ BAVARIA = BusinessCalendar("Europe/Berlin", "DE", "BY")
 PLAIN = BusinessCalendar()
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)  # type: ignore[misc]
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
 
 
 @pytest.mark.parametrize(

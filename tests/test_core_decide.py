@@ -449,8 +449,8 @@ def test_the_shipped_playbook_runs_end_to_end() -> None:
 def test_items_remember_whether_a_reaction_or_a_command_closed_them() -> None:
     run = started_run()
     run.do(ItemChecked("bob", "2.3", via="reaction"), LATER)
-    assert run.s.items["2.3"].via == "reaction"
+    assert [run.s.items["2.3"].via] == ["reaction"]
     run.do(ItemUnchecked("bob", "2.3", via="reaction"), LATER)
-    assert run.s.items["2.3"].via is None
+    assert [run.s.items["2.3"].via] == [None]
     run.do(ItemSkipped("bob", "2.4"), LATER)
     assert run.s.items["2.4"].via == "command"

@@ -30,8 +30,8 @@ NY = ZoneInfo("America/New_York")
 CUSTOMER_ITEMS = ["1.4", "3.6", "4.6", "5.6", "6.6", "7.3", "8.4"]
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY).astimezone(UTC)  # type: ignore[misc]
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY).astimezone(UTC)
 
 
 # -- escalation ------------------------------------------------------------------------------------

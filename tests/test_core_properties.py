@@ -69,7 +69,7 @@ def test_random_incidents_keep_the_invariants(data: st.DataObject) -> None:
             st.sampled_from([timedelta(0), timedelta(minutes=7), timedelta(hours=1), timedelta(days=1)])
         )
         event: Event
-        if run.s.timers and data.draw(st.booleans(), label="fire a timer"):
+        if run.s.timers and bool(data.draw(st.booleans(), label="fire a timer")):
             key = data.draw(st.sampled_from(sorted(run.s.timers)), label="timer")
             now = max(now, run.s.timers[key])
             event = TimerDue(key)

@@ -49,7 +49,12 @@ def test_times_are_shown_in_the_calendar_timezone_with_english_names() -> None:
 def test_stage_root() -> None:
     run = Run()
     run.start()
-    for key, event in [("2.1", ItemChecked), ("2.2", ItemChecked), ("2.3", ItemSkipped)]:
+    steps: list[tuple[str, type[ItemChecked | ItemSkipped]]] = [
+        ("2.1", ItemChecked),
+        ("2.2", ItemChecked),
+        ("2.3", ItemSkipped),
+    ]
+    for key, event in steps:
         run.do(event("bob", key), T0 + hours(0.5))
     assert (
         render.stage_root(run.s, PLAYBOOK, 2).split("\n")[0]

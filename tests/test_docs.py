@@ -227,7 +227,11 @@ def write_readme() -> None:
     text = README.read_text(encoding="utf-8")
     for name, body in generated_blocks().items():
         readme_block(text, name)
-        text = _block(name).sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(3), text)
+
+        def replace(m: re.Match[str], body: str = body) -> str:
+            return m.group(1) + body + "\n" + m.group(3)
+
+        text = _block(name).sub(replace, text)
     README.write_text(text, encoding="utf-8")
 
 
@@ -376,7 +380,9 @@ def _known(name: str) -> bool:
 def _env_vars_dict_keys(tree: ast.Module) -> set[int]:
     """ids of the key nodes of ``ENV_VARS = {...}`` (the list itself is not a read)."""
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if not isinstance(node, ast.AnnAssign):
+            continue
+        target = node.target
         if isinstance(target, ast.Name) and target.id == "ENV_VARS" and isinstance(node.value, ast.Dict):
             return {id(key) for key in node.value.keys if key is not None} | {
                 id(sub) for key in node.value.keys if key is not None for sub in ast.walk(key)

@@ -26,6 +26,7 @@ from sev1bot.mattermost.events import (
     ReactionRemoved,
     UserAdded,
     parse_event,
+    parse_or_skip,
 )
 from testkit import unavailable
 
@@ -237,6 +238,21 @@ def test_malformed_payloads_say_which_event_and_field(raw: Any, message: str) ->
         parse_event(raw)
     assert message in str(caught.value)
     assert len(str(caught.value)) <= 300
+
+
+def test_parse_or_skip_turns_a_malformed_event_into_one_warning_and_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = envelope("reaction_added", {"reaction": json.dumps(REACTION)})
+    assert parse_or_skip(good) == parse_event(good)
+    with caplog.at_level(logging.DEBUG, logger="sev1bot.mattermost.events"):
+        assert parse_or_skip(envelope("reaction_added", {"reaction": "{garbage"}, seq=7)) is None
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and not record.exc_info
+    assert record.getMessage() == (
+        "skipping a malformed websocket event (seq 7): reaction_added: data.reaction is not valid JSON "
+        "(Expecting property name enclosed in double quotes)"
+    )
 
 
 def test_errors_do_not_echo_the_payload() -> None:

@@ -30,6 +30,7 @@ from sev1bot.mattermost.inbound import (
 )
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.signing import SignatureError, canonical_json, sign, verify
+from testkit import eventually
 
 TOKEN = "cmdtoken0123456789abcdefgh"
 SECRET = "button-signing-secret-0123"
@@ -471,15 +472,6 @@ async def test_action_bad_bodies(start: Start) -> None:
 # -- end to end through the sandbox -------------------------------------------------------------------
 
 
-async def wait_for(check: Callable[[], bool]) -> None:
-    """Poll the sandbox's state (it offers no event to wait on) for up to 5 s."""
-    for _ in range(250):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail("timed out waiting for the sandbox")
-
-
 async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any) -> None:
     handler = Handler()
     verifier = TokenVerifier()
@@ -521,7 +513,9 @@ async def test_sandbox_runs_the_slash_command_through_the_endpoint(sandbox: Any)
         run["command"] = "/sev1 status"
         answer = (await alice.post("/api/v4/commands/execute", run)).json(200)
         assert answer["text"] == WORKING_TEXT  # the ack, before the work's result is posted below
-        await wait_for(lambda: sandbox.posts_in(town.id)[-1].message == "done: status")
+        await eventually(
+            lambda: sandbox.posts_in(town.id)[-1].message == "done: status", what="the late answer"
+        )
 
 
 async def test_a_late_answer_goes_to_the_configured_server_whatever_host_response_url_names(
@@ -558,7 +552,7 @@ async def test_a_late_answer_goes_to_the_configured_server_whatever_host_respons
         def messages() -> list[str]:
             return [p.message for p in sandbox.posts_in(town.id)]
 
-        await wait_for(lambda: "done: status" in messages())
+        await eventually(lambda: "done: status" in messages(), what="the late answer")
         (genuine,) = handler.commands
         hook_path = urlsplit(genuine.response_url).path
         assert hook_path.startswith("/hooks/commands/")
@@ -582,12 +576,12 @@ async def test_a_late_answer_goes_to_the_configured_server_whatever_host_respons
             headers = {**FORM_HEADERS, "Authorization": f"Token {token}"}
             async with await post_command(bot, form, headers) as resp:
                 assert (await resp.json())["text"] == WORKING_TEXT
-        await wait_for(lambda: "done: forged 0" in messages())
+        await eventually(lambda: "done: forged 0" in messages(), what="the forged answer, on the server")
 
         def dropped() -> int:
             return sum("late answer to a slash command is dropped" in r.getMessage() for r in caplog.records)
 
-        await wait_for(lambda: bool(elsewhere) or dropped() == 2)
+        await eventually(lambda: bool(elsewhere) or dropped() == 2, what="the other two dropped")
     assert elsewhere == [], "the bot posted to a host it was not configured with"
     assert "done: forged 1" not in messages() and "done: forged 2" not in messages()
 

@@ -30,6 +30,7 @@ from sev1bot.core.decide import CoreError, Decision, decide, start
 from sev1bot.core.effects import CreateChannel, DirectMessage, EditPost, Effect, Post, SetHeader
 from sev1bot.core.events import (
     Assigned,
+    Event,
     Resolved,
     Started,
     StatusUpdate,
@@ -164,13 +165,14 @@ def test_nothing_the_bot_posts_carries_a_live_mention_link_or_control_character(
     state = first.state
     effects += first.effects
     now = T0
-    for event in [
+    events: list[Event] = [
         StatusUpdate("alice", update),
         Assigned("alice", "2.1", assignee),
         TimerDue("escalation"),
         Resolved("alice", note),
         TimerDue("deadline:retrospective:soon"),
-    ]:
+    ]
+    for event in events:
         now += timedelta(hours=1, minutes=1)
         try:
             decision: Decision = decide(state, event, PLAYBOOK, now, CALENDAR)

@@ -33,10 +33,11 @@ from sev1bot.mattermost.errors import (
 )
 from sev1bot.mattermost.inbound import serve
 from sev1bot.mattermost.rest import CHANNEL_EXISTS, DELIVERY_PROP, MattermostAPI
+from testkit import eventually
 
 TOKEN = "bottoken0123456789abcdefgh"
 BOT_ID = "botuserid0123456789abcdefg"
-FAST = {"backoff": 0.01, "max_backoff": 0.05, "request_timeout": 2.0}
+FAST: dict[str, Any] = {"backoff": 0.01, "max_backoff": 0.05, "request_timeout": 2.0}  # API keywords
 
 Reply = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
@@ -284,7 +285,8 @@ async def test_after_a_429_every_request_waits_and_they_go_one_at_a_time(
     server.on(route, limited)
     first = asyncio.create_task(api.user_by_username("alice"))  # refused, then retried after 0.3 s
     await refused.wait()
-    await asyncio.sleep(0.05)  # the client has read the 429 (server and client share this loop)
+    # Once the client has read the 429 it pauses everyone: start the others only then.
+    await eventually(lambda: api._paused_until > 0, what="the client to read the 429")
     others = await asyncio.gather(*(api.user_by_username("alice") for _ in range(5)))
     await first
     assert all(u.username == "alice" for u in others)
@@ -705,7 +707,8 @@ async def test_sandbox_faults_retried_and_posts_not_duplicated(sandbox: Any) -> 
         before = len(sandbox.posts_in(channel.id))
         sandbox.faults.delay("POST", "/api/v4/posts", 0.6, after=True)
         posting = asyncio.create_task(bot.create_post(channel.id, "Sev 1 declared"))
-        await asyncio.sleep(0.4)
+        # The first attempt is answered (after 0.6 s, too late: the client gave up at 0.3 s and retried).
+        await eventually(lambda: sandbox.count_requests("POST", "/api/v4/posts") >= 1, what="a late answer")
         sandbox.faults.clear()
         post = await posting
         assert sandbox.count_requests("POST", "/api/v4/posts") >= 2

@@ -8,7 +8,6 @@ what is remembered: ``_coalesce`` (a later edit of the same post makes an earlie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sev1bot.core import effects as fx
+from sev1bot.service import acks as acks_module
 from sev1bot.service.acks import Acks
 from sev1bot.service.executor import _coalesce
 from sev1bot.store import Store
@@ -24,6 +24,7 @@ from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from store_peek import active_posts, sent_of
 from store_samples import incident, playbook
+from testkit import eventually
 
 BOARD, ITEM = fx.StatusBoard(), fx.ItemPost("1.1")
 
@@ -75,9 +76,8 @@ async def test_a_failed_write_stops_delivery(store: Store) -> None:
     store.delivered([Delivered("inc-1", post=(ITEM, "post-1"))])
     acks = Acks(store, flush_after=0)  # written at once
     acks.add(Delivered("inc-1", post=(BOARD, "post-1")))  # that post is already the item's: refused
-    await asyncio.sleep(0.2)
-    with pytest.raises(ValueError, match="already recorded"):
-        acks.check()
+    with pytest.raises(ValueError, match="already recorded"):  # check() raises once the write has failed
+        await eventually(acks.check, what="the failed write to surface in check()")
     acks = Acks(store)
     acks.add(Delivered("inc-1", post=(BOARD, "post-1")))
     with pytest.raises(ValueError, match="already recorded"):
@@ -105,30 +105,59 @@ async def test_a_write_that_finds_the_fence_stale_stops_delivery_after_writing(s
     assert store.outbox_batch("inc-1").entries == []
 
 
-async def written(check: Callable[[], bool], within: float = 5.0) -> bool:
-    """Whether ``check`` holds within ``within`` seconds (a write runs in a thread on PostgreSQL)."""
-    for _ in range(int(within / 0.01)):
-        if check():
-            return True
-        await asyncio.sleep(0.01)
-    return check()
+class Monotonic:
+    """A clock for ``Acks`` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
 
 
-async def test_acks_wait_for_the_pass_unless_it_runs_long(store: Store) -> None:
+def recorded_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[list[Delivered]]:
+    """What each of the store's ``delivered`` calls wrote: one list per transaction."""
+    writes: list[list[Delivered]] = []
+    deliver = store.delivered
+
+    def recording(done: list[Delivered]) -> None:
+        deliver(done)
+        writes.append(list(done))  # once committed
+
+    monkeypatch.setattr(store, "delivered", recording)
+    return writes
+
+
+async def test_acks_wait_for_the_pass_unless_it_runs_long(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Monotonic()
+    monkeypatch.setattr(acks_module, "time", clock)
+    writes = recorded_writes(store, monkeypatch)
     store.create_incident(incident(), playbook(), (fx.Post("board", ref=BOARD), fx.Post("item", ref=ITEM)))
+    board, item = Delivered("inc-1", post=(BOARD, "post-board")), Delivered("inc-1", post=(ITEM, "post-item"))
     acks = Acks(store, flush_after=0.3)
-    acks.add(Delivered("inc-1", post=(BOARD, "post-board")))
-    await asyncio.sleep(0.05)
-    assert active_posts(store, "inc-1") == {}, "a short pass writes once, at its end"
-    await asyncio.sleep(0.3)
-    acks.add(Delivered("inc-1", post=(ITEM, "post-item")))  # the first has waited long enough: both go
-    both = {BOARD: "post-board", ITEM: "post-item"}
-    assert await written(lambda: active_posts(store, "inc-1") == both)
+    # A short pass writes once, at its end. One turn of the loop between the adds would let a writer started
+    # by the first take it alone: the writes would then be [[board], [item]].
+    acks.add(board)
+    await asyncio.sleep(0)
+    clock.now += 0.2
+    acks.add(item)
     await acks.settle()
+    assert writes == [[board, item]], "a short pass writes once, at its end"
+    # A long pass writes as soon as the oldest unwritten item is flush_after old, without waiting for its end.
+    writes.clear()
+    again = Delivered("inc-1", post=(BOARD, "post-board-2")), Delivered("inc-1", post=(ITEM, "post-item-2"))
+    acks.add(again[0])
+    clock.now += 0.5
+    acks.add(again[1])  # the first has waited long enough: both go
+    await eventually(lambda: writes == [list(again)], what="the write of both before the pass ends")
+    await acks.settle()
+    assert active_posts(store, "inc-1") == {BOARD: "post-board-2", ITEM: "post-item-2"}
     # An at-most-once send (a ping) is written down at once: which post it became is part of its record.
     assert store.claim("inc-1", "escalation:1")
     acks.add(Delivered("inc-1", sent=("escalation:1", "post-ping")))
-    assert await written(lambda: sent_of(store, "inc-1").get("escalation:1") == "post-ping")
+    await eventually(lambda: sent_of(store, "inc-1").get("escalation:1") == "post-ping", what="the ping")
     await acks.settle()
 
 

@@ -99,7 +99,10 @@ async def test_creates_older_than_the_term_are_adopted_when_the_server_has_them(
     made: dict[str, str] = {}
     for entry in entries[:5]:
         effect, key = entry.effect, delivery_key(entry)
-        sent_as = {"delivery_key": key, "pending_post_id": f"{sandbox.bot.id}:{key}"}  # as delivery sends it
+        sent_as: dict[str, Any] = {
+            "delivery_key": key,
+            "pending_post_id": f"{sandbox.bot.id}:{key}",
+        }  # as delivery sends it
         if isinstance(effect, fx.DirectMessage):
             dm = await bot.api.direct_channel(sandbox.bot.id, sandbox.users["ian.tien"].id)
             made[effect.message] = (await bot.api.create_post(dm.id, effect.message, **sent_as)).id

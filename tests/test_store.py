@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from sev1bot.core.effects import ItemPost, Post, PostRef, StageRoot, StatusBoard
+from sev1bot.core.effects import Effect, ItemPost, Post, PostRef, StageRoot, StatusBoard
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.store import (
     ChannelIdTaken,
@@ -15,14 +17,21 @@ from sev1bot.store import (
     Conflict,
     IncidentExists,
     IncidentNotFound,
+    IncidentUnreadable,
     Store,
 )
 from sev1bot.store.errors import Fenced
 from sev1bot.store.leases import Fence
 from sev1bot.store.outbox import Delivered
-from sev1bot.store.tables import timeline
+from sev1bot.store.tables import incidents, requests, sent, timeline
 from store_peek import active_posts, incident_ids, sent_of, version
 from store_samples import CET, T0, entry, incident, playbook
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: IncidentState
+    effects: tuple[Effect, ...]
 
 
 def test_round_trip_keeps_every_field_and_gives_utc(store: Store) -> None:
@@ -359,9 +368,58 @@ def _timeline_ids(store: Store, incident_id: str) -> list[int]:
         return list(conn.execute(query).scalars())
 
 
-def test_now_defaults_to_aware_utc(store: Store) -> None:
-    store.create_incident(incident(), playbook())
-    before = datetime.now(UTC)
-    assert store.claim("inc-1", "k")
-    assert store.acquire_lease("l", "a", timedelta(seconds=5), datetime.now(UTC)) == 1
-    assert before <= datetime.now(UTC)
+def test_claims_and_seen_requests_are_stamped_by_the_store_clock_in_utc(store_url: str) -> None:
+    """Without ``now``, the store's clock stamps the row: the same instant, given back in UTC."""
+    at = datetime(2026, 3, 1, 13, 30, 15, 123000, tzinfo=CET)
+    with Store(store_url, clock=lambda: at) as store:
+        store.create_incident(incident(), playbook())
+        assert store.claim("inc-1", "k")
+        assert not store.seen_request("req-1")
+        with store._tx() as conn:
+            stamps = [conn.execute(select(sent.c.sent_at)).scalar_one()]
+            stamps.append(conn.execute(select(requests.c.seen_at)).scalar_one())
+    for stamp in stamps:
+        assert stamp == at and stamp.tzinfo is UTC, stamp
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        ('{"id": "sev1", "title": "Sev 1", "stag', "the snapshot: Invalid JSON"),  # cut short
+        ('{"id": "sev1", "title": 7}', "title: Input should be a valid string, and "),  # wrong shapes
+        ("null", "the snapshot: Input should be an object"),
+    ],
+)
+def test_an_incident_whose_playbook_snapshot_cannot_be_read_is_refused_and_the_others_go_on(
+    store: Store, caplog: pytest.LogCaptureFixture, stored: str, problem: str
+) -> None:
+    store.create_incident(incident(1), playbook())
+    store.create_incident(incident(2), playbook())
+    store.delivered(
+        [
+            Delivered("inc-1", post=(ItemPost("1.2"), "post-1")),
+            Delivered("inc-2", post=(ItemPost("1.2"), "post-2")),
+        ]
+    )
+    with store._tx(write=True) as conn:
+        conn.execute(update(incidents).where(incidents.c.id == "inc-1").values(playbook_json=stored))
+
+    def step(state: IncidentState, _: object) -> Decision:
+        return Decision(state.model_copy(update={"summary": "changed"}), ())
+
+    with caplog.at_level(logging.ERROR, logger="sev1bot.store.store"):
+        with pytest.raises(
+            IncidentUnreadable, match=r"incident 'inc-1' cannot be used: its stored playbook snap"
+        ):
+            store.apply("inc-1", step)
+        with pytest.raises(IncidentUnreadable) as caught:
+            store.load_playbook("inc-1")
+        assert problem in str(caught.value)
+        assert store.post_route("post-1") is None  # a reaction there is not applied
+        assert [state.id for state, *_ in store.active_with_posts()] == ["inc-2"]  # reconciliation skips it
+    assert store.load("inc-1") == incident(1) and version(store, "inc-1") == 1  # nothing was written
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [str(caught.value)], "one clear line, the first time"
+    # The other incident is untouched.
+    assert store.apply("inc-2", step).state.summary == "changed"
+    assert store.post_route("post-2") == ("inc-2", ItemPost("1.2"), playbook())

@@ -49,7 +49,11 @@ def bump(state: IncidentState) -> IncidentState:
 def test_racing_claims_have_exactly_one_winner(store: Store, store_url: str) -> None:
     store.create_incident(incident(), playbook())
     for key in ("escalation:1", "escalation:2", "reminder:2.1"):
-        wins = race(store_url, WORKERS, lambda s, _, key=key: s.claim("inc-1", key))
+
+        def claim(store: Store, _: int, key: str = key) -> bool:
+            return store.claim("inc-1", key)
+
+        wins = race(store_url, WORKERS, claim)
         assert wins.count(True) == 1, wins
 
 

@@ -13,11 +13,11 @@ from psycopg import sql
 from sqlalchemy import select
 
 from pg import ADMIN_CONNINFO
+from sev1bot.core.times import require_utc
 from sev1bot.store import Store, StoreUnavailable
 from sev1bot.store.engine import make_engine, parse_url
 from sev1bot.store.errors import StoreReadOnly, StoreUnusable
 from sev1bot.store.tables import leases
-from sev1bot.store.utc import require_utc
 from store_samples import incident, playbook
 
 
@@ -98,6 +98,11 @@ def _pg_read_only(db_url: str, on: bool) -> None:
         conn.execute(sql.SQL("ALTER DATABASE {} ").format(sql.Identifier(name)) + sql.SQL(setting))
 
 
+def written_down(store: Store) -> str | None:
+    """``store.write_problem`` read afresh (mypy would keep it narrowed across the writes in between)."""
+    return store.write_problem
+
+
 def test_a_database_that_refuses_writes_is_read_only_and_says_why(db_url: str) -> None:
     with Store(db_url) as store:
         store.migrate()
@@ -119,7 +124,8 @@ def test_a_database_that_refuses_writes_is_read_only_and_says_why(db_url: str) -
         if db_url.startswith("sqlite"):
             return
         _pg_read_only(db_url, False)  # fixed: the next write finds out, on a fresh connection
-        assert store.check_writable() is None and store.write_problem is None
+        assert store.check_writable() is None
+        assert written_down(store) is None
         assert not store.seen_request("r1")
 
 

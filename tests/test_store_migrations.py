@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from sev1bot.store import NotMigrated, Store
+from sev1bot.store import NewerSchema, NotMigrated, Store
 from sev1bot.store import migrate as migrations
 from sev1bot.store.engine import make_engine
 from sev1bot.store.tables import metadata
@@ -140,3 +140,28 @@ def _stored(db_url: str, value: datetime) -> object:
     """A datetime as raw SQL must pass it: naive UTC text for SQLite, aware for PostgreSQL."""
     value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(sep=" ") if db_url.startswith("sqlite") else value
+
+
+def test_a_database_a_newer_sev1bot_migrated_is_refused_with_its_revision_and_left_as_it_is(
+    db_url: str,
+) -> None:
+    with Store(db_url) as store:
+        store.migrate()
+        store.create_incident(incident(), playbook())
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    finally:
+        engine.dispose()
+    with Store(db_url) as store:
+        with pytest.raises(NewerSchema) as caught:
+            store.migrate()
+        assert str(caught.value) == (
+            f"{store.where} is at schema revision '0099', which this sev1bot does not know (its newest is "
+            f"'{migrations.head_revision()}'): a newer sev1bot migrated it. Run that version, or restore a "
+            "backup from before the upgrade."
+        )
+        with store._tx() as conn:
+            assert migrations.current_revision(conn) == "0099"
+        assert store.load("inc-1") == incident()  # nothing was touched

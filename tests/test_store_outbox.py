@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import pytest
+from sqlalchemy import insert, select
 
 from sev1bot.core import effects as fx
 from sev1bot.core.state import IncidentState
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store import IncidentNotFound, Store
 from sev1bot.store.outbox import Delivered, OutboxEntry
+from sev1bot.store.tables import outbox
 from store_peek import version
 from store_samples import T0, entry, incident, playbook
 
@@ -97,3 +100,44 @@ def test_apply_without_change_keeps_the_version_but_queues_effects(store: Store)
     store.apply("inc-1", lambda state, _: Decision(state, (fx.SetHeader("h"),)))
     assert version(store, "inc-1") == 1
     assert [e.effect for e in pending(store, "inc-1")] == [fx.SetHeader("h")]
+
+
+UNREADABLE = (
+    "{not json",  # cut short or hand-edited
+    '{"$type": "Teleport", "to": "mars"}',  # an effect a newer version knows and this one does not
+    '{"message": "no type"}',
+    '{"$type": "Post", "mesage": "misspelt field"}',
+    '"just a string"',
+    "[" * 100_000,  # nested too deeply to parse
+)
+
+
+def test_an_unreadable_outbox_entry_is_logged_once_and_skipped_and_the_rest_delivered(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row this version cannot read (corrupt, or written by a newer version) must not stop delivery: it is
+    named once in the log, stays in the table for a person (or that newer version), and is skipped."""
+    store.create_incident(incident(1), playbook(), (fx.SetHeader("one"),))
+    store.create_incident(incident(2), playbook(), (fx.SetHeader("two"),))
+    with store._tx(write=True) as conn:
+        for text in UNREADABLE:
+            conn.execute(insert(outbox).values(incident_id="inc-1", effect=text, created_at=T0))
+    store.apply("inc-1", lambda state, _: Decision(state, (fx.Post("after"),)))
+    with caplog.at_level(logging.ERROR, logger="sev1bot.store.outbox"):
+        first = store.outbox_batch("inc-1")
+        again = store.outbox_batch("inc-1", 2).entries
+    assert [e.effect for e in first.entries] == [fx.SetHeader("one"), fx.Post("after")]
+    assert [e.effect for e in again] == [
+        fx.SetHeader("one"),
+        fx.Post("after"),
+    ]  # the limit counts readable ones
+    assert [e.effect for e in store.outbox_batch("inc-2").entries] == [fx.SetHeader("two")]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == len(UNREADABLE), errors  # once each, not on every read
+    assert all("of incident inc-1 does not hold an effect this version understands" in e for e in errors)
+    assert all("skipped; it stays in the outbox table" in e for e in errors)
+    store.delivered([Delivered("inc-1", tuple(e.id for e in first.entries))])
+    assert store.outbox_batch("inc-1").entries == []
+    with store._tx() as conn:
+        kept = conn.execute(select(outbox.c.effect).where(outbox.c.incident_id == "inc-1")).scalars()
+        assert sorted(kept) == sorted(UNREADABLE)

@@ -10,6 +10,7 @@ import pytest
 
 from sev1bot.store import IncidentNotFound, Store
 from store_samples import incident, playbook
+from testkit import eventually
 
 
 def where(*args: Any, **kwargs: Any) -> tuple[int, tuple[Any, ...], dict[str, Any]]:
@@ -40,16 +41,17 @@ async def test_run_passes_results_and_errors_through(store: Store) -> None:
 
 @pytest.mark.postgres
 async def test_the_loop_keeps_serving_while_a_postgresql_call_waits(pg_store_url: str) -> None:
-    released = threading.Event()
+    started, released = threading.Event(), threading.Event()
 
     def slow() -> str:
         # Finishes only once the loop has run something else: it would hang if run on the loop.
+        started.set()
         assert released.wait(5), "the loop did not run while the call waited"
         return "done"
 
     with Store(pg_store_url) as store:
         call = asyncio.ensure_future(store.run(slow))
-        await asyncio.sleep(0.05)
+        await eventually(started.is_set, what="the call to start")  # polled by the loop, while it waits
         assert not call.done()
         released.set()
         assert await asyncio.wait_for(call, 5) == "done"

@@ -23,6 +23,7 @@ from sev1bot.mattermost.ws import (
     backoff_delay,
     websocket_url,
 )
+from testkit import eventually
 
 TOKEN = "tok-S3CR3T-value-never-logged"
 WRONG_TOKEN = "tok-WRONG-also-never-logged"
@@ -38,6 +39,7 @@ class ServerConn:
         self.received: list[dict[str, Any]] = []
         self.answer_pings = answer_pings
         self.got_frame = asyncio.Event()
+        self.pongs = 0  # ping replies written (each is on the wire before anything sent after it)
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self.reader = asyncio.create_task(self._read())
@@ -52,6 +54,7 @@ class ServerConn:
                     await self.ws.send_json(
                         {"status": "OK", "seq_reply": frame["seq"], "data": {"text": "pong"}}
                     )
+                    self.pongs += 1
         self.close_code = self.ws.close_code
         self.closed.set()
 
@@ -120,16 +123,8 @@ class FakeMattermost:
         return ws
 
     async def conn(self, index: int) -> ServerConn:
-        await eventually(lambda: len(self.conns) > index, f"connection #{index + 1}")
+        await eventually(lambda: len(self.conns) > index, what=f"connection #{index + 1}")
         return self.conns[index]
-
-
-async def eventually(condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
-    """Poll a condition on client or server state (these have no events of their own to wait on)."""
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-    assert condition(), what
 
 
 @pytest.fixture
@@ -216,7 +211,7 @@ async def test_connects_with_the_token_pings_and_delivers_events_in_order(
 
     server.scripts = [script]
     client, recorder = start()
-    await eventually(lambda: len(recorder.events) == 3, "three events")
+    await eventually(lambda: len(recorder.events) == 3, what="three events")
     assert recorder.log == [("hello", 0), ("posted", 1), ("posted", 2)]  # no gap on the first connect
     conn = server.conns[0]
     assert server.upgrades[0] == {"auth": f"Bearer {TOKEN}", "connection_id": "", "sequence_number": "0"}
@@ -237,7 +232,8 @@ async def test_a_dropped_connection_resumes_and_the_server_replays(
         await conn.hello("c1")
         await conn.posted(1)
         await conn.posted(2)
-        await asyncio.sleep(0.05)
+        # A drop discards what the client has not read yet: drop once it has handed all three over.
+        await eventually(lambda: len(recorder.log) == 3, what="the first three events")
         conn.drop()
 
     async def resumed(conn: ServerConn) -> None:
@@ -247,7 +243,7 @@ async def test_a_dropped_connection_resumes_and_the_server_replays(
 
     server.scripts = [first, resumed]
     client, recorder = start()
-    await eventually(lambda: len(recorder.log) == 5, "five events")
+    await eventually(lambda: len(recorder.log) == 5, what="five events")
     assert recorder.log == [("hello", 0), ("posted", 1), ("posted", 2), ("posted", 3), ("posted", 4)]
     assert server.upgrades[1]["auth"] == f"Bearer {TOKEN}"  # the resume is authenticated too
     assert (client.counters.resumes, client.counters.gaps, client.counters.reconnects) == (1, 0, 1)
@@ -263,7 +259,7 @@ async def test_a_resume_with_nothing_to_replay_is_confirmed_by_the_ping_reply(
 ) -> None:
     async def first(conn: ServerConn) -> None:
         await conn.hello("c1")
-        await asyncio.sleep(0.05)
+        await eventually(lambda: client.connection_id == "c1", what="the client to read the hello")
         await conn.ws.close(code=1001)
 
     async def quiet(conn: ServerConn) -> None:
@@ -271,7 +267,7 @@ async def test_a_resume_with_nothing_to_replay_is_confirmed_by_the_ping_reply(
 
     server.scripts = [first, quiet]
     client, recorder = start()
-    await eventually(lambda: client.counters.resumes == 1, "a resume")
+    await eventually(lambda: client.counters.resumes == 1, what="a resume")
     assert client.connected.is_set()
     assert client.state is ConnectionState.CONNECTED
     assert server.conns[1].query == {"connection_id": "c1", "sequence_number": "1"}
@@ -282,7 +278,7 @@ async def test_a_new_hello_after_a_resume_means_events_were_lost(server: FakeMat
     async def first(conn: ServerConn) -> None:
         await conn.hello("c1")
         await conn.posted(1)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: len(recorder.log) == 2, what="hello and the first event")
         conn.drop()
 
     async def fresh(conn: ServerConn) -> None:
@@ -291,7 +287,7 @@ async def test_a_new_hello_after_a_resume_means_events_were_lost(server: FakeMat
 
     server.scripts = [first, fresh]
     client, recorder = start()
-    await eventually(lambda: len(recorder.log) == 5, "gap and events")
+    await eventually(lambda: len(recorder.log) == 5, what="gap and events")
     assert recorder.log == [("hello", 0), ("posted", 1), "GAP", ("hello", 0), ("posted", 1)]
     assert (client.counters.gaps, client.counters.resumes) == (1, 0)
     assert (client.connection_id, client.last_seq) == ("c2", 1)
@@ -302,17 +298,16 @@ async def test_a_ping_reply_racing_ahead_of_a_new_hello_is_not_counted_as_a_resu
 ) -> None:
     async def first(conn: ServerConn) -> None:
         await conn.hello("c1")
-        await asyncio.sleep(0.05)
+        await eventually(lambda: client.connection_id == "c1", what="the client to read the hello")
         conn.drop()
 
     async def pong_then_hello(conn: ServerConn) -> None:
-        await conn.got_frame.wait()
-        await asyncio.sleep(0.05)  # the pong goes out first
-        await conn.hello("c2")
+        await eventually(lambda: conn.pongs == 1, what="the reply to the resumed connection's ping")
+        await conn.hello("c2")  # after the pong on the wire
 
     server.scripts = [first, pong_then_hello]
     client, recorder = start()
-    await eventually(lambda: "GAP" in recorder.log, "the gap")
+    await eventually(lambda: "GAP" in recorder.log, what="the gap")
     assert (client.counters.gaps, client.counters.resumes) == (1, 0)
 
 
@@ -331,12 +326,34 @@ async def test_a_seq_gap_closes_with_4001_and_resumes_from_the_missing_event(
 
     server.scripts = [skips_two, replay]
     client, recorder = start()
-    await eventually(lambda: len(recorder.log) == 4, "four events")
+    await eventually(lambda: len(recorder.log) == 4, what="four events")
     assert recorder.log == [("hello", 0), ("posted", 1), ("posted", 2), ("posted", 3)]
     await server.conns[0].closed.wait()
     assert server.conns[0].close_code == CLOSE_RESYNC
     assert client.counters.protocol_errors == 1
     assert client.counters.gaps == 0
+
+
+async def test_a_frame_too_big_to_read_starts_a_new_connection_instead_of_replaying_it(
+    server: FakeMattermost, start: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resume would get the same frame again, for ever: start over, and let the service catch up."""
+
+    async def huge(conn: ServerConn) -> None:
+        await conn.hello("c1")
+        await conn.posted(1)
+        await conn.event("posted", 2, {"post": "A" * (4 * 1024 * 1024)})
+
+    async def fresh(conn: ServerConn) -> None:
+        assert conn.query == {"connection_id": "", "sequence_number": "0"}
+        await conn.hello("c2")
+
+    server.scripts = [huge, fresh]
+    client, recorder = start()
+    await eventually(lambda: len(recorder.log) == 4, what="the gap and the new hello")
+    assert recorder.log == [("hello", 0), ("posted", 1), "GAP", ("hello", 0)]
+    assert (client.counters.gaps, client.counters.resumes, client.connection_id) == (1, 0, "c2")
+    assert "a frame too big to read (Message size" in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize(
@@ -394,7 +411,7 @@ async def test_garbage_frames_and_failed_replies_are_logged_and_skipped(
 
     server.scripts = [script]
     _, recorder = start()
-    await eventually(lambda: len(recorder.log) == 3, "three events")
+    await eventually(lambda: len(recorder.log) == 3, what="three events")
     assert recorder.log == [("hello", 0), ("posted", 1), ("posted", 2)]
     assert len(server.conns) == 1
     assert "not JSON (16 characters)" in caplog.text
@@ -406,7 +423,7 @@ async def test_garbage_frames_and_failed_replies_are_logged_and_skipped(
 async def test_answered_pings_keep_the_connection(server: FakeMattermost, start: Any) -> None:
     client, _ = start(ping_interval=0.03)
     conn = await server.conn(0)
-    await eventually(lambda: len(conn.pings) >= 6, "six pings")
+    await eventually(lambda: len(conn.pings) >= 6, what="six pings")
     assert conn.pings == list(range(1, len(conn.pings) + 1))
     assert len(server.conns) == 1
     assert client.counters.ping_timeouts == 0
@@ -430,14 +447,14 @@ async def test_a_rejected_token_is_surfaced_as_failed(
     server: FakeMattermost, start: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     client, recorder = start(token=WRONG_TOKEN)
-    await eventually(lambda: client.state is ConnectionState.FAILED, "failed state")
+    await eventually(lambda: client.state is ConnectionState.FAILED, what="failed state")
     assert client.last_error == "the server rejected the bot's token (HTTP 401)"
     assert (ConnectionState.FAILED, client.last_error) in recorder.states
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "sev1bot.mattermost.ws"]
     assert errors
     assert "rejected the bot's token" in errors[0].getMessage()
     assert not client.connected.is_set()
-    await eventually(lambda: len(server.upgrades) >= 3, "it keeps retrying")
+    await eventually(lambda: len(server.upgrades) >= 3, what="it keeps retrying")
     assert server.upgrades[0]["auth"] == f"Bearer {WRONG_TOKEN}"
 
 
@@ -446,7 +463,7 @@ async def test_repeated_failures_turn_failed_then_recover(
 ) -> None:
     server.refuse_status = [503, 502, 503, 503]
     client, recorder = start(failures_before_failed=3)
-    await eventually(lambda: client.state is ConnectionState.CONNECTED, "connected in the end")
+    await eventually(lambda: client.state is ConnectionState.CONNECTED, what="connected in the end")
     states = [state for state, _ in recorder.states]
     assert states == ["connecting", "reconnecting", "failed", "connected"]
     assert recorder.states[1][1] == "the server refused the websocket upgrade (HTTP 503)"
@@ -474,7 +491,7 @@ async def test_nothing_listening_is_reported_as_cannot_connect(start: Any) -> No
         backoff_cap=0.02,
     )
     task = asyncio.create_task(client.run())
-    await eventually(lambda: client.counters.reconnects >= 2, "retries")
+    await eventually(lambda: client.counters.reconnects >= 2, what="retries")
     assert (client.last_error or "").startswith("cannot connect: ClientConnectorError")
     await client.close()
     await asyncio.wait_for(task, 2)
@@ -489,7 +506,7 @@ async def test_a_connection_closed_before_hello_hints_at_the_token(
 
     server.default = slam
     client, _ = start(failures_before_failed=2)
-    await eventually(lambda: client.state is ConnectionState.FAILED, "failed")
+    await eventually(lambda: client.state is ConnectionState.FAILED, what="failed")
     assert (
         client.last_error
         == "the server closed the connection (code 1000) before hello (was the token rejected?)"
@@ -517,7 +534,7 @@ async def test_callback_errors_are_logged_and_the_stream_goes_on(
 
     client = WebSocketClient(server.url, TOKEN, on_event, on_gap)
     task = asyncio.create_task(client.run())
-    await eventually(lambda: seen == [0, 1, 2], "all events")
+    await eventually(lambda: seen == [0, 1, 2], what="all events")
     await client.close()
     await asyncio.wait_for(task, 2)
     assert "on_event failed for websocket event 'posted' seq 1" in caplog.text
@@ -549,7 +566,7 @@ async def test_close_returns_promptly_in_every_phase(server: FakeMattermost) -> 
         server.url, TOKEN, noop, gap, backoff_base=60, backoff_cap=60, rng=random.Random(1)
     )
     task = asyncio.create_task(client.run())
-    await eventually(lambda: client.state is ConnectionState.RECONNECTING, "backing off")
+    await eventually(lambda: client.state is ConnectionState.RECONNECTING, what="backing off")
     await client.close()
     await asyncio.wait_for(task, 1)
 
@@ -557,7 +574,7 @@ async def test_close_returns_promptly_in_every_phase(server: FakeMattermost) -> 
     server.upgrade_delay = 30
     client = WebSocketClient(server.url, TOKEN, noop, gap)
     task = asyncio.create_task(client.run())
-    await eventually(lambda: len(server.upgrades) == 3, "upgrade pending")
+    await eventually(lambda: len(server.upgrades) == 3, what="upgrade pending")
     await client.close()
     await asyncio.wait_for(task, 1)
     assert client.state is ConnectionState.CLOSED
@@ -572,7 +589,7 @@ async def test_close_returns_promptly_in_every_phase(server: FakeMattermost) -> 
 async def test_a_slow_upgrade_times_out(server: FakeMattermost, start: Any) -> None:
     server.upgrade_delay = 30
     client, _ = start(connect_timeout=0.1)
-    await eventually(lambda: client.last_error is not None, "a timeout")
+    await eventually(lambda: client.last_error is not None, what="a timeout")
     assert client.last_error == "no answer to the upgrade within 0.1s"
 
 

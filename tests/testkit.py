@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, overload
 
 import pytest
 
@@ -46,9 +46,21 @@ def checks_off(check: str, reason: str) -> None:
     CHECKS_OFF.setdefault(check, reason)
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]], within: float = 10.0, what: str = "condition", every: float = 0.02
-) -> T:
+    check: Callable[[], Awaitable[T | None]], within: float = ..., what: str = ..., every: float = ...
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T | None], within: float = ..., what: str = ..., every: float = ...
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any], within: float = 10.0, what: str = "condition", every: float = 0.02
+) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, and return that.
 
     An AssertionError from ``check`` counts as "not yet". ``within`` is a give-up limit, not a claim about
@@ -64,7 +76,7 @@ async def eventually(
             last = exc
         else:
             if last:
-                return last  # type: ignore[no-any-return]
+                return last
         if time.monotonic() >= deadline:
             fail(f"timed out after {within}s waiting for {what}; last seen: {last!r}")
         await asyncio.sleep(every)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from mattermostautodriver import AsyncTypedDriver
 
 from sev1bot.config import Settings
@@ -153,3 +154,25 @@ async def unreact(humans: Humans, username: str, post_id: str, emoji: str) -> No
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+# -- fixtures (conftest.py re-exports them: mypy checks them here, where they have a module name of their own)
+
+
+@pytest.fixture
+async def humans(sandbox: Sandbox) -> AsyncIterator[Humans]:
+    people = Humans(sandbox)
+    yield people
+    await people.close()
+
+
+@pytest.fixture
+def playbook_dir(tmp_path: Path) -> Path:
+    return fast_playbook(tmp_path / "playbooks", escalate_after="3s", repeat_every="3s")
+
+
+@pytest.fixture
+async def bot(sandbox: Sandbox, tmp_path: Path, playbook_dir: Path) -> AsyncIterator[RunningBot]:
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'sev1bot.db'}", playbook_dir, free_port())
+    async with running_bot(env) as running:
+        yield running

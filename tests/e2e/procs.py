@@ -13,12 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from testkit import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,20 +78,20 @@ class BotProcess:
 
     async def wait_healthy(self, within: float = 20.0, role: str | None = None) -> dict[str, Any]:
         """Wait until it serves HTTP and knows its command token (and, with ``role``, has that role)."""
-        deadline = time.monotonic() + within
-        last: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise AssertionError(
+
+        async def healthy() -> dict[str, Any] | None:
+            if not self.alive():  # not an AssertionError: that would only mean "not yet"
+                raise RuntimeError(
                     f"{self.name} exited with {self.proc and self.proc.returncode}:\n{self.tail()}"
                 )
-            last = await self.health()
-            if last and last.get("command_token") and _has_role(last, role):
-                return last
-            await asyncio.sleep(0.1)
-        raise AssertionError(
-            f"{self.name} not healthy{f' as {role}' if role else ''} in {within}s: {last}\n{self.tail()}"
-        )
+            health = await self.health()
+            return health if health and health.get("command_token") and _has_role(health, role) else None
+
+        as_role = f" as {role}" if role else ""
+        try:
+            return await eventually(healthy, within, f"{self.name} to be healthy{as_role}", every=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its health: {await self.health()}\n{self.tail()}") from None
 
     def pause(self) -> None:
         """SIGSTOP: the process stops where it is (mid-request, mid-pass) and keeps its sockets open, as in

@@ -31,9 +31,7 @@ _ITEM_KEY = re.compile(r"^\*\*(\d+\.\d+)\*\* ")
 _ROOT = re.compile(r"^### (\d+) · ")
 
 
-async def until(check: Callable[[], T], within: float, what: str) -> T:
-    """``testkit.eventually`` with the arguments in the order these tests read best."""
-    return await eventually(check, within, what)
+until = eventually  # the one polling helper, under the name these tests read best: until(check, 10, "what")
 
 
 def bot_posts(sandbox: Sandbox, channel_id: str) -> list[Post]:

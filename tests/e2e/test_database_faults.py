@@ -11,10 +11,11 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,11 @@ from procs import ROOT, BotProcess, _get_json, child_env
 
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.store import Store
+from sev1bot.store.migrate import head_revision
+from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
+RENEWAL_REFUSED = "leader lease not renewed: "
 
 
 def migrated(path: Path) -> Path:
@@ -69,11 +73,13 @@ async def not_ready_because_read_only(bot: BotProcess) -> dict[str, object] | No
 
 
 @pytest.mark.parametrize("how", ["file", "url"])
-async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(tmp_path: Path, how: str) -> None:
+async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(
+    tmp_path: Path, how: str, start_sandbox: SandboxStarter
+) -> None:
     db = migrated(tmp_path / "db.sqlite")
     url = f"sqlite:///file:{db}?mode=ro&uri=true" if how == "url" else f"sqlite:///{db}"
     with read_only_file(db) if how == "file" else nullcontext():
-        async with Sandbox.running() as sandbox:
+        async with start_sandbox() as sandbox:
             env = bot_env(sandbox, url, ROOT / "playbooks", free_port())
             bot = BotProcess("bot", env, tmp_path / "bot.log")
             bot.start()
@@ -83,17 +89,23 @@ async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(tmp_pat
                 )
                 assert body["ready"] is False, body
                 assert str(db) in str(body["database"]), body
-                # Not a blip: it stays not ready while the database stays read-only.
-                await asyncio.sleep(2)
+                # Not a blip: it stays not ready while the database stays read-only. Every lease renewal is
+                # a write that would find it writable again: wait for two more of them.
+                refused = bot.output().count(RENEWAL_REFUSED)
+                await eventually(
+                    lambda: bot.output().count(RENEWAL_REFUSED) >= refused + 2, 20, "two more lease renewals"
+                )
                 assert await not_ready_because_read_only(bot), await readyz(bot)
                 assert "Traceback" not in bot.output()
             finally:
                 await bot.stop()
 
 
-async def test_a_database_that_becomes_writable_again_makes_the_bot_ready(tmp_path: Path) -> None:
+async def test_a_database_that_becomes_writable_again_makes_the_bot_ready(
+    tmp_path: Path, start_sandbox: SandboxStarter
+) -> None:
     db = migrated(tmp_path / "db.sqlite")
-    async with Sandbox.running() as sandbox:
+    async with start_sandbox() as sandbox:
         env = bot_env(sandbox, f"sqlite:///{db}", ROOT / "playbooks", free_port())
         bot = BotProcess("bot", env, tmp_path / "bot.log")
         with read_only_file(db):
@@ -178,6 +190,14 @@ def malformed(tmp_path: Path) -> Path:
     return path
 
 
+def newer_schema(tmp_path: Path) -> Path:
+    """A database a newer sev1bot migrated: at a revision this version has no script for."""
+    path = migrated(tmp_path / "newer.db")
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    return path
+
+
 def a_directory(tmp_path: Path) -> Path:
     path = tmp_path / "dir.db"
     path.mkdir()
@@ -195,10 +215,10 @@ def a_directory(tmp_path: Path) -> Path:
     ids=["not-a-database", "malformed", "directory"],
 )
 async def test_an_unusable_database_stops_the_bot_with_one_line_naming_the_file_and_the_cause(
-    tmp_path: Path, make: object, cause: str, log_json: bool
+    tmp_path: Path, make: object, cause: str, log_json: bool, start_sandbox: SandboxStarter
 ) -> None:
     path = make(tmp_path)  # type: ignore[operator]
-    async with Sandbox.running() as sandbox:
+    async with start_sandbox() as sandbox:
         env = bot_env(sandbox, f"sqlite:///{path}", ROOT / "playbooks", free_port())
         code, out = await asyncio.to_thread(run_cli, env, *(["--log-json"] if log_json else []))
     lines = [line for line in out.splitlines() if line.strip()]
@@ -211,3 +231,24 @@ async def test_an_unusable_database_stops_the_bot_with_one_line_naming_the_file_
         line = record["event"]
     assert str(path) in line and cause in line, line
     assert "Traceback" not in out
+
+
+async def test_a_database_a_newer_sev1bot_migrated_stops_the_bot_with_one_line_naming_the_revision(
+    tmp_path: Path, start_sandbox: SandboxStarter
+) -> None:
+    path = newer_schema(tmp_path)
+    async with start_sandbox() as sandbox:
+        env = bot_env(sandbox, f"sqlite:///{path}", ROOT / "playbooks", free_port())
+        code, out = await asyncio.to_thread(run_cli, env, "--log-json")
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert code == 1, out
+    (stopped,) = [r for r in records if r["level"] not in ("debug", "info")]  # Alembic says hello at info
+    assert stopped["level"] == "error", stopped
+    assert stopped["event"] == (
+        f"sev1bot stopped: database file {path} is at schema revision '0099', which this sev1bot does "
+        f"not know (its newest is '{head_revision()}'): a newer sev1bot migrated it. Run that version, or "
+        "restore a backup from before the upgrade."
+    )
+    assert "Traceback" not in out
+    with closing(sqlite3.connect(path)) as conn:  # left as it was
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]

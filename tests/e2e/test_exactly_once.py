@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -106,9 +107,7 @@ async def test_sigkill_while_the_checklist_is_posted_then_a_restart_more_than_30
         for post_id in held.values():
             await react(humans, "stu.doherty", post_id, "white_check_mark")
         for key in held:
-            await until(
-                lambda key=key: is_checked(sandbox, channel.id, key, "stu.doherty"), 10, f"{key} done"
-            )
+            await until(partial(is_checked, sandbox, channel.id, key, "stu.doherty"), 10, f"{key} done")
     finally:
         await bot.stop()
 
@@ -126,7 +125,7 @@ async def test_the_normal_path_reads_no_channel_and_every_post_keeps_its_key(
         await react(humans, "stu.doherty", items[key].id, "white_check_mark")
     assert (await slash(humans, "alice", channel_id, "update DBA joined"))["text"].startswith("Done")
     for key in ("1.1", "2.1"):
-        await until(lambda key=key: is_checked(sandbox, channel_id, key, "stu.doherty"), 10, f"{key} done")
+        await until(partial(is_checked, sandbox, channel_id, key, "stu.doherty"), 10, f"{key} done")
     await until(lambda: pings(sandbox, channel_id) and dms_to(sandbox, "ian.tien"), 15, "a ping and its DM")
     await bot.bot.idle()
 

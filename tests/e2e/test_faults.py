@@ -28,7 +28,7 @@ from harness import (
     slash,
     unreact,
 )
-from mmproxy import TamperingProxy
+from mmproxy import Mode, TamperingProxy
 from scenario import (
     ITEMS,
     assert_checklist_in_order,
@@ -348,11 +348,12 @@ async def settled(running: RunningBot) -> dict[str, tuple[str, str | None, str |
 
 @pytest.mark.parametrize("mode", ["app", "wire"])
 async def test_duplicate_and_out_of_order_events_end_in_the_clean_state(
-    sandbox: Sandbox, humans: Humans, tmp_path: Path, playbook_dir: Path, mode: str
+    sandbox: Sandbox, humans: Humans, tmp_path: Path, playbook_dir: Path, mode: Mode
 ) -> None:
     results = {}
     town = sandbox.channel("town-square").id
-    for run, tamper in (("clean", "clean"), ("tampered", mode)):
+    runs: tuple[tuple[str, Mode], ...] = (("clean", "clean"), ("tampered", mode))
+    for run, tamper in runs:
         budget = 3 if tamper == "wire" else None
         async with TamperingProxy.running(sandbox.url, tamper, budget=budget) as proxy:
             env = bot_env(sandbox, f"sqlite:///{tmp_path / f'{run}.db'}", playbook_dir, free_port())
@@ -419,7 +420,7 @@ async def test_database_outage_loses_no_accepted_command(
 
             async def command_works() -> bool:
                 reply = await slash(humans, "alice", channel_id, "check 2.1")
-                return reply["text"].startswith("Done")
+                return str(reply["text"]).startswith("Done")
 
             await eventually(command_works, 15, "commands to be accepted again")
             print(

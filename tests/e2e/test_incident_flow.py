@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from harness import Humans, RunningBot, eventually, react, slash, unreact
 
+from sev1bot.core.escalation import next_slot_after
 from sev1bot.playbook.loader import load_playbook
 from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.models import Post
+from store_peek import incidents_stored
 
 pytestmark = pytest.mark.e2e
 
@@ -92,13 +96,19 @@ async def test_reactions_check_and_uncheck_items_and_update_the_board(
     await eventually(lambda: _lacks(sandbox, item.id, "@stu.doherty"), 10, "item 2.3 to be open again")
     await eventually(lambda: _contains(sandbox, item.root_id, "0/5"), 5, "stage 2 to count 0 of 5 done")
 
-    # A reaction on a post that is not an item, and an unrelated emoji, change nothing.
+    # A reaction on a post that is not an item, and an unrelated emoji, change nothing. The barrier: a check
+    # of 2.4 made after them, which the bot takes in the order the server sent them; once that is applied,
+    # the two before it have been handled too.
     before = sandbox.state.post(item.id).message
     await react(humans, "stu.doherty", item.root_id, "white_check_mark")
     await react(humans, "stu.doherty", item.id, "tada")
+    barrier = _item_post(sandbox, channel_id, "2.4")
+    await react(humans, "stu.doherty", barrier.id, "white_check_mark")
+    await eventually(lambda: _contains(sandbox, barrier.id, "@stu.doherty"), 10, "the later check of 2.4")
     status = await slash(humans, "alice", channel_id, "status")
-    assert "0/40" in status["text"] or "0 of 40" in status["text"], status["text"][:400]
+    assert "1/40" in status["text"], status["text"][:400]  # 2.4 alone
     assert sandbox.state.post(item.id).message == before
+    await eventually(lambda: _contains(sandbox, board.id, "1/40"), 5, "the board to count 2.4 alone")
 
 
 async def test_commands_in_the_incident_channel(sandbox: Sandbox, humans: Humans, bot: RunningBot) -> None:
@@ -164,10 +174,18 @@ async def test_the_ceo_is_pinged_after_the_threshold_and_every_interval_until_re
 
     answer = await slash(humans, "jason.blais", channel_id, "resolve fixed by 10.11.2")
     assert answer.get("text", "").startswith("Done"), answer
-    count = len(pings())
-    import asyncio
-
-    await asyncio.sleep(4)
+    # The decision: no escalation timer is left to fire; the pings decided before it are all there will be.
+    (resolved,) = incidents_stored(bot.bot.store)
+    assert resolved.resolved_at is not None and "escalation" not in resolved.timers, sorted(resolved.timers)
+    count = sum(1 for entry in resolved.timeline if entry.kind == "escalated")
+    escalation = bot.bot.playbooks[resolved.playbook_id].escalation
+    assert escalation is not None
+    _, next_ping = next_slot_after(resolved.started_at, escalation, resolved.resolved_at)
+    # What people see: the time of the next ping passes, then an update, posted after anything decided
+    # before it (one incident's posts go out in order); still no ping.
+    await eventually(lambda: datetime.now(UTC) > next_ping, 10, "the time the next ping was due")
+    await slash(humans, "alice", channel_id, "update all quiet after the fix")
+    await eventually(lambda: _any_post_contains(sandbox, channel_id, "all quiet after the fix"), 10, "update")
     assert len(pings()) == count, "no pings after resolve"
     assert any("resolved" in p.message.lower() for p in incident_posts(sandbox, channel_id))
 

@@ -33,6 +33,7 @@ from scenario import ITEMS, assert_checklist_once, bot_posts, item_post, start_i
 from sev1bot.core import render
 from sev1bot.core.state import IncidentState, ItemStatus
 from sev1bot.sandbox.app import Sandbox
+from sev1bot.sandbox.ids import now_ms
 from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
@@ -211,7 +212,8 @@ async def react_while_away(sandbox: Sandbox, humans: Humans, channel_id: str) ->
     )
     # Two checks: done by whoever reacted first (create_at in ms, so apart by more than a millisecond).
     await react(humans, "brent.fox", post("3.5"), CHECK)
-    await asyncio.sleep(0.01)
+    first = max(r.create_at for r in sandbox.state.reactions_for(post("3.5")))
+    await until(lambda: now_ms() > first, 5, "the server's clock to pass the first check")
     await react(humans, "stu.doherty", post("3.5"), CHECK2)
 
 

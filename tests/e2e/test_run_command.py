@@ -42,6 +42,11 @@ async def test_a_wrong_token_stops_the_bot_with_a_clear_error_that_does_not_show
     env["MATTERMOST_TOKEN"] = "wrongtoken0123456789abcdef"
     code, out = await run_cli(env)
     assert code == 1, out
-    assert "401" in out or "token" in out.lower()
+    # One line, naming the call, the server's answer and its status and error id.
+    stopped = [line for line in out.splitlines() if "sev1bot stopped: " in line]
+    assert len(stopped) == 1, out
+    reason = stopped[0].split("sev1bot stopped: ", 1)[1]
+    assert reason.startswith("me: Invalid or expired session, please login again."), reason
+    assert "(HTTP 401, api.context.session_expired.app_error)" in reason, reason
     assert "wrongtoken0123456789abcdef" not in out
     assert "Traceback" not in out

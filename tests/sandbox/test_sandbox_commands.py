@@ -134,7 +134,7 @@ async def test_execute_sends_every_field_and_header_and_answers_ephemerally(
         assert seen.headers["Authorization"] == f"Token {command['token']}"
         assert seen.headers["Accept"] == "application/json"
         assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
-        form = {k: v if len(v) > 1 else v[0] for k, v in seen.form.items()}
+        form: dict[str, Any] = {k: v if len(v) > 1 else v[0] for k, v in seen.form.items()}
         alice_user, bob = sandbox.users["alice"], sandbox.users["bob"]
         assert (
             form["token"] == command["token"]
@@ -150,7 +150,7 @@ async def test_execute_sends_every_field_and_header_and_answers_ephemerally(
         assert answer["response_type"] == "ephemeral" and len(answer["trigger_id"]) == 26
         event = await alice_ws.next_event("ephemeral_message")
         assert json.loads(event["data"]["post"])["message"] == "Starting [the playbook](https://x.test)"
-        assert [f for f in await bob_ws.quiet() if f.get("event") == "ephemeral_message"] == []
+        assert [f for f in await bob_ws.settle() if f.get("event") == "ephemeral_message"] == []
         assert all(p.message != "Starting [the playbook](https://x.test)" for p in sandbox.posts_in(town.id))
     finally:
         await alice_ws.close()

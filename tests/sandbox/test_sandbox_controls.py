@@ -175,7 +175,7 @@ async def test_drop_websockets_and_restart_over_http(sandbox: Sandbox, people: P
         await stream.close()
         query = {"connection_id": connection_id, "sequence_number": "2"}
         resumed = await EventStream.connect(sandbox.ws_url, sandbox.tokens["alice"], query=query)
-        assert await resumed.quiet() == []  # resumed losslessly: no new hello
+        assert await resumed.settle() == []  # resumed losslessly: no new hello
         (await control.post("/sandbox/admin/restart")).json(200)
         with pytest.raises(ConnectionError):
             await resumed.receive()

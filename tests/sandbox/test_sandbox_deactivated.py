@@ -15,6 +15,7 @@ from sev1bot.sandbox.app import Sandbox
 from sev1bot.sandbox.cli import banner
 from sev1bot.sandbox.client import ApiClient, EventStream
 from sev1bot.sandbox.seed import Seed, SeedError, SeedUser, load_seed
+from testkit import SandboxStarter
 
 People = Callable[[str], Awaitable[ApiClient]]
 Driver = Callable[[str], Awaitable[AsyncTypedDriver]]
@@ -60,7 +61,7 @@ async def test_the_admin_route_checks_its_token_and_body(sandbox: Sandbox) -> No
         status == 400 and isinstance(body, dict) and body["id"] == "api.context.invalid_body_param.app_error"
     )
     status, body = await set_active(sandbox, "nobody", False)
-    assert status == 404 and isinstance(body, dict) and body["id"] == "app.user.missing_account.const"
+    assert status == 404 and isinstance(body, dict) and body["id"] == "app.user.get_by_username.app_error"
     assert sandbox.users["carol"].delete_at == 0
 
 
@@ -123,20 +124,20 @@ async def test_user_updated_goes_to_everyone_and_the_deactivated_user_hears_noth
             town = sandbox.channel("town-square").id
             assert (await bob.post("/api/v4/posts", {"channel_id": town, "message": "hi"})).status == 201
         await alice_ws.next_event("posted")
-        assert await carol_ws.quiet(0.3) == []
+        assert await carol_ws.settle() == []
 
         sandbox.set_active("carol", True)
         back = await alice_ws.next_event("user_updated")
         assert back["data"]["user"]["id"] == carol.id and back["data"]["user"]["delete_at"] == 0
         own = await carol_ws.next_event("user_updated")  # to herself, once her token works again
         assert own["broadcast"]["user_id"] == carol.id and own["data"]["user"]["delete_at"] == 0
-        assert [f for f in await alice_ws.quiet(0.3) if f.get("event") == "user_updated"] == []
+        assert [f for f in await alice_ws.settle() if f.get("event") == "user_updated"] == []
     finally:
         await alice_ws.close()
         await carol_ws.close()
 
 
-async def test_a_seeded_user_can_start_deactivated() -> None:
+async def test_a_seeded_user_can_start_deactivated(start_sandbox: SandboxStarter) -> None:
     seed = load_seed()
     seed = Seed(
         team=seed.team,
@@ -144,7 +145,7 @@ async def test_a_seeded_user_can_start_deactivated() -> None:
         bot=seed.bot,
         channels=seed.channels,
     )
-    async with Sandbox.running(seed) as sandbox:
+    async with start_sandbox(seed) as sandbox:
         dave = sandbox.users["dave"]
         assert dave.delete_at > 0
         async with sandbox.client("dave") as client:

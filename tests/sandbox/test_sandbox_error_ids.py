@@ -25,10 +25,9 @@ def written_ids() -> dict[str, str]:
                 found.setdefault(node.value, f"{path.name}:{node.lineno}")
             elif isinstance(node, ast.JoinedStr):
                 head = node.values[0] if node.values else None
-                if isinstance(head, ast.Constant) and re.match(
-                    r"^(api|app|model|store|web)\.", str(head.value)
-                ):
-                    found.setdefault(f"<f-string {head.value}...>", f"{path.name}:{node.lineno}")
+                prefix = str(head.value) if isinstance(head, ast.Constant) else ""
+                if re.match(r"^(api|app|model|store|web)\.", prefix):
+                    found.setdefault(f"<f-string {prefix}...>", f"{path.name}:{node.lineno}")
     return found
 
 

@@ -94,7 +94,10 @@ async def test_users_by_id_username_and_a_list_of_usernames(sandbox: Sandbox, pe
     assert (await alice.get("/api/v4/users/username/ian.tien")).json(200)["first_name"] == "Ian"
     found = (await alice.post("/api/v4/users/usernames", ["bob", "nobody", "carol"])).json(200)
     assert sorted(u["username"] for u in found) == ["bob", "carol"]
-    assert (await alice.get("/api/v4/users/username/nobody")).status == 404
+    # A miss by name has its own id (channels/app/user.go GetUserByUsername), not MissingAccountError.
+    missing = (await alice.get("/api/v4/users/username/nobody")).json(404)
+    assert missing["id"] == "app.user.get_by_username.app_error"
+    assert missing["message"].startswith("Unable to find an existing account matching your username")
 
 
 async def test_team_by_name_and_its_members(sandbox: Sandbox, people: People) -> None:

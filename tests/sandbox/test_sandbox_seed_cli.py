@@ -51,7 +51,7 @@ async def test_seed_from_yaml_json_and_python(tmp_path: Path, start_sandbox: San
         assert sb.bot.is_system_admin and sb.state.member_ids(sb.channel("general").id) == [
             sb.users["dana"].id
         ]
-    python_seed = Seed(team={"name": "py", "display_name": "Py"}, users=[{"username": "erin"}])  # type: ignore[arg-type]
+    python_seed = Seed(team={"name": "py", "display_name": "Py"}, users=[{"username": "erin"}])
     async with start_sandbox(python_seed) as sb:
         assert set(sb.users) == {"erin", "sev1bot"} and sb.team.name == "py"
 

@@ -160,8 +160,7 @@ async def test_every_event_kind_and_its_audience(sandbox: Sandbox, listen: Liste
         201
     )
     assert (await alice_ws.next_event("direct_added"))["broadcast"]["channel_id"] == direct["id"]
-    bob_frames = await bob_ws.quiet()
-    assert bob_frames == [], "bob is in none of these channels and must hear nothing"
+    assert await bob_ws.settle() == [], "bob is in none of these channels and must hear nothing"
 
 
 async def test_sequence_numbers_have_no_gaps(sandbox: Sandbox, listen: Listen, people: People) -> None:
@@ -190,7 +189,7 @@ async def test_ephemeral_goes_to_its_user_only(sandbox: Sandbox, listen: Listen,
         and event["broadcast"]["channel_id"] == town
     )
     assert json.loads(event["data"]["post"])["message"] == "only you"
-    assert await bob_ws.quiet() == []
+    assert await bob_ws.settle() == []
 
 
 async def test_bad_frames_get_fail_replies(listen: Listen) -> None:
@@ -300,3 +299,21 @@ async def test_first_frame_auth_never_resumes(sandbox: Sandbox, listen: Listen) 
     await stream.send("authentication_challenge", 1, {"token": sandbox.tokens["alice"]})
     hello = await stream.receive()
     assert hello["event"] == "hello" and hello["data"]["connection_id"] != connection_id
+
+
+async def test_frames_off_the_protocol_go_out_as_given_numbered_when_they_are_objects(
+    sandbox: Sandbox, listen: Listen, people: People
+) -> None:
+    """What tests of a client's defences send: the contract checker lets exactly these through."""
+    alice = await listen("alice")
+    assert (await alice.receive())["event"] == "hello"
+    hostile = {"event": "reaction_added", "data": {"reaction": "{garbage"}, "broadcast": {}}
+    assert sandbox.send_off_contract("alice", "not json {") == 1
+    assert sandbox.send_off_contract("alice", hostile) == 1
+    await post(await people("bob"), sandbox.channel("town-square").id, "after them")
+    raw = [(await alice.ws.receive(timeout=5)).data for _ in range(3)]
+    assert raw[0] == "not json {"
+    assert json.loads(raw[1]) == {**hostile, "seq": 1}
+    after = json.loads(raw[2])
+    assert after["event"] == "posted" and after["seq"] == 2  # the stream goes on, numbered as before
+    assert sandbox.send_off_contract("carol", "x") == 0  # carol has no websocket open

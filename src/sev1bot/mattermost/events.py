@@ -5,7 +5,8 @@ Pure: no I/O. Mattermost nests some payloads as JSON *strings* inside the JSON e
 the rest of the bot only sees models. Shapes follow ``shared/mattermost/PROTOCOL.md``.
 
 :func:`parse_event` returns ``None`` for events the bot does not use and raises :class:`EventParseError`
-(never anything else) for a known event whose payload is malformed, naming the event and the field.
+(never anything else) for a known event whose payload is malformed, naming the event and the field;
+:func:`parse_or_skip` logs that in one line and returns ``None``.
 """
 
 from __future__ import annotations
@@ -298,3 +299,13 @@ def parse_event(raw: Mapping[str, Any]) -> Event | None:
         reaction = event.reaction.model_copy(update={"channel_id": event.broadcast.channel_id})
         event = event.model_copy(update={"reaction": reaction})
     return cast("Event", event)  # cls is always one of the Event members
+
+
+def parse_or_skip(raw: Mapping[str, Any]) -> Event | None:
+    """:func:`parse_event` for a caller that must read on: a malformed event is logged in one line (which
+    event, which field) and skipped, as None. One bad frame must not cost the events after it."""
+    try:
+        return parse_event(raw)
+    except EventParseError as exc:
+        log.warning("skipping a malformed websocket event (seq %.20r): %s", raw.get("seq"), exc)
+        return None

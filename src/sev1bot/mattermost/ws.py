@@ -172,6 +172,7 @@ class WebSocketClient:
         self.counters = Counters()
         self._connection_id: str | None = None
         self._next_seq = 0
+        self._start_over = False  # the next connect asks for a new server connection instead of resuming
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._running = False
         self._closing = False
@@ -282,8 +283,11 @@ class WebSocketClient:
                 log.exception("on_state callback failed for state %s", state.value)
 
     async def _connect_once(self, session: aiohttp.ClientSession) -> _Outcome:
-        resuming = self._connection_id is not None
+        resuming = self._connection_id is not None and not self._start_over
+        self._start_over = False
         params = {"connection_id": self._connection_id or "", "sequence_number": str(self._next_seq)}
+        if not resuming:
+            params = {"connection_id": "", "sequence_number": "0"}
         log.debug(
             "websocket connecting to %s (resume: %s, sequence_number %d)", self.url, resuming, self._next_seq
         )
@@ -379,12 +383,20 @@ class WebSocketClient:
                 awaiting_since = None
                 log.warning("ignoring a binary websocket frame (%d bytes)", len(msg.data))
             elif msg.type is aiohttp.WSMsgType.ERROR:
-                return _Outcome(conn.confirmed, f"websocket error: {type(msg.data).__name__}: {msg.data}")
+                return self._read_error(msg.data, conn)
             else:  # CLOSE, CLOSING, CLOSED
                 if self._closing:
                     break  # type: ignore[unreachable]  # close() may set it during the await
                 return _Outcome(conn.confirmed, self._describe_close(msg, conn))
         return _Outcome(conn.confirmed, "closed by the client", "closed")
+
+    def _read_error(self, error: object, conn: _Connection) -> _Outcome:
+        """A frame that could not be read. One too big to read would come back on every resume: start a new
+        server connection instead, whose hello is a gap (``on_gap``: the service catches up over REST)."""
+        if isinstance(error, aiohttp.WebSocketError) and error.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+            self._start_over = True
+            return _Outcome(conn.confirmed, f"a frame too big to read ({error}); starting a new connection")
+        return _Outcome(conn.confirmed, f"websocket error: {type(error).__name__}: {error}")
 
     @staticmethod
     def _describe_close(msg: aiohttp.WSMessage, conn: _Connection) -> str:

@@ -124,6 +124,11 @@ class Sandbox:
         """Cut every websocket without a close frame; the connections stay resumable. Returns how many."""
         return self.hub.drop_all()
 
+    def send_off_contract(self, username: str, frame: str | dict[str, Any]) -> int:
+        """Send ``username``'s live websockets a frame no server would (tests of a client's defences): a str
+        verbatim, a dict numbered like an event. Not contract-checked. Returns how many sockets got it."""
+        return self.hub.send_off_contract(self.users[username].id, frame)
+
     def restart(self) -> None:
         """Behave like a server restart: sockets cut, connection ids, replay buffers and caches lost."""
         self.hub.restart()

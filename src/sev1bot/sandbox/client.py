@@ -105,6 +105,7 @@ class EventStream:
         self.ws = ws
         self._session = session
         self.frames: list[dict[str, Any]] = []
+        self._barriers = 0
 
     @classmethod
     async def connect(
@@ -152,8 +153,22 @@ class EventStream:
             if frame.get("event") == name:
                 return frame
 
+    async def settle(self, within: float = 5.0) -> list[dict[str, Any]]:
+        """Every frame the server queued for this socket before now, and nothing later: a ping goes out, and
+        what arrives before its reply is returned (the reply itself is consumed). The barrier for "nothing
+        else was sent", with no time window to guess."""
+        self._barriers += 1
+        seq = 1_000_000 + self._barriers  # clear of the seqs tests send themselves
+        await self.send("ping", seq)
+        got: list[dict[str, Any]] = []
+        while (frame := await self.receive(within)).get("seq_reply") != seq:
+            got.append(frame)
+        self.frames.pop()  # the barrier's own reply
+        return got
+
     async def quiet(self, seconds: float = 0.2) -> list[dict[str, Any]]:
-        """Frames that arrive within ``seconds`` (to check that nothing else was sent)."""
+        """Frames that arrive within ``seconds``. Prefer :meth:`settle`: a quiet window proves nothing on a
+        loaded machine."""
         got: list[dict[str, Any]] = []
         try:
             while True:

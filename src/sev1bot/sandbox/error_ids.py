@@ -25,6 +25,7 @@ ERROR_IDS: dict[str, str] = {
     "store.sql_command.save.get.app_error": "channels/web/context.go (SetCommandNotFoundError)",
     # users and teams
     "app.user.missing_account.const": "channels/app/constants.go (MissingAccountError)",
+    "app.user.get_by_username.app_error": "channels/app/user.go (GetUserByUsername)",
     "app.channel.add_member.deleted_user.app_error": "channels/app/channel.go (AddChannelMember)",
     "app.team.get_by_name.missing.app_error": "channels/app/team.go (GetTeamByName)",
     "app.team.get.find.app_error": "channels/app/team.go (GetTeam)",

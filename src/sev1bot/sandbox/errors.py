@@ -85,6 +85,15 @@ def user_not_found(detail: str = "") -> AppError:
     return AppError(404, "app.user.missing_account.const", "Unable to find the user.", detail)
 
 
+def username_not_found(username: str) -> AppError:
+    """``GetUserByUsername``: a name no account has (not MissingAccountError, unlike a lookup by id)."""
+    message = (
+        "Unable to find an existing account matching your username for this team. "
+        "This team may require an invite from the team owner to join."
+    )
+    return AppError(404, "app.user.get_by_username.app_error", message, f"username={username}")
+
+
 def team_not_found(detail: str = "") -> AppError:
     return AppError(
         404, "app.team.get_by_name.missing.app_error", "Unable to find the existing team.", detail

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class Outgoing:
     """A queued frame: an event (numbered when written), a reply, or a replayed event (already numbered)."""
 
-    kind: str  # "event", "reply" or "replay"
+    kind: str  # "event", "reply", "replay", or "off_contract" (a test's hostile frame: ``text`` or ``data``)
     event: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     broadcast: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +44,7 @@ class Connection:
     pending: deque[Outgoing] = field(default_factory=deque)
     dead: deque[tuple[int, str]] = field(default_factory=deque)
     inactive_since: float | None = None
+    off_contract: set[str] = field(default_factory=set)  # frames sent off the protocol on purpose
     wake: Callable[[], None] = lambda: None  # set by the socket that currently serves this connection
     drop: Callable[[], None] = lambda: None  # aborts that socket
 
@@ -61,8 +62,16 @@ class Connection:
         if item.kind == "replay":
             self.sequence += 1
             return item.text
-        body = {"event": item.event, "data": item.data, "broadcast": item.broadcast, "seq": self.sequence}
+        if item.kind == "off_contract" and item.text:
+            self.off_contract.add(item.text)
+            return item.text  # not an event: no seq, nothing to replay
+        if item.kind == "off_contract":
+            body = {**item.data, "seq": self.sequence}  # numbered, so that a client reads on
+        else:
+            body = {"event": item.event, "data": item.data, "broadcast": item.broadcast, "seq": self.sequence}
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        if item.kind == "off_contract":
+            self.off_contract.add(text)
         self.dead.append((self.sequence, text))
         while len(self.dead) > self.config.dead_queue_size:
             self.dead.popleft()
@@ -147,6 +156,18 @@ class Hub:
         if b.team_id:
             return self.state.team_member(b.team_id, connection.user_id) is not None
         return True
+
+    def send_off_contract(self, user_id: str, frame: str | dict[str, Any]) -> int:
+        """Queue ``frame`` on each live connection of ``user_id``, off the protocol on purpose: a str goes out
+        as it is, a dict (an envelope without ``seq``) numbered like an event. The contract checker lets
+        these pass. Returns how many connections it was queued on."""
+        live = [c for c in self.connections.values() if c.user_id == user_id and c.inactive_since is None]
+        for connection in live:
+            if isinstance(frame, str):
+                connection.enqueue(Outgoing("off_contract", text=frame))
+            else:
+                connection.enqueue(Outgoing("off_contract", data=frame))
+        return len(live)
 
     def drop_all(self) -> int:
         """Cut every live socket without a close frame; connections stay resumable."""

@@ -69,7 +69,7 @@ class State:
     def user_by_name(self, username: str) -> User:
         found = self.find_user_by_name(username)
         if found is None:
-            raise errors.user_not_found(f"username={username}")
+            raise errors.username_not_found(username)
         return found
 
     def add_token(self, user_id: str, token: str = "") -> str:

@@ -84,7 +84,7 @@ class Socket:
             await self._wakeup.wait()
             self._wakeup.clear()
             while (frame := self.connection.next_frame()) is not None:
-                if self.hub.check_frame is not None:
+                if self.hub.check_frame is not None and frame not in self.connection.off_contract:
                     self.hub.check_frame(frame)
                 try:
                     await self.ws.send_str(frame)

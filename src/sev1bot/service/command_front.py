@@ -29,7 +29,7 @@ from sev1bot.mattermost.errors import MattermostError, NotFound
 from sev1bot.mattermost.inbound import SlashCommand
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.spine import Spine
-from sev1bot.store.errors import StoreReadOnly, StoreUnavailable
+from sev1bot.store.errors import IncidentUnreadable, StoreReadOnly, StoreUnavailable
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ NO_CHANNEL_NOTE = (
 UNAVAILABLE = (
     "sev1bot could not do that right now (the server or database is unavailable). "
     "Nothing was changed; please try again in a moment."
+)
+UNREADABLE = (
+    "sev1bot cannot work on this incident: its record in the bot's database cannot be read. "
+    "Nothing was changed. Ask whoever runs sev1bot to look at its log; other incidents are not affected."
 )
 
 # A replayed request (same trigger id) is answered with this rather than the first answer: the store keeps
@@ -88,6 +92,9 @@ class CommandFront:
         except (StoreUnavailable, MattermostError) as exc:
             log.warning("command %r failed: %s", invocation.text[:40], exc)
             return UNAVAILABLE
+        except IncidentUnreadable as exc:
+            log.error("command %r refused: %s", invocation.text[:40], exc)
+            return UNREADABLE
 
     async def _handle(self, invocation: SlashCommand) -> str:
         if await self._replayed(invocation.trigger_id):

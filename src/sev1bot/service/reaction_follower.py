@@ -27,7 +27,7 @@ from sev1bot.core.state import IncidentState
 from sev1bot.core.times import Clock
 from sev1bot.mattermost.directory import UserDirectory
 from sev1bot.mattermost.errors import MattermostError, NotFound
-from sev1bot.mattermost.events import Reaction, ReactionAdded, ReactionRemoved, parse_event
+from sev1bot.mattermost.events import Reaction, ReactionAdded, ReactionRemoved, parse_or_skip
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.mattermost.ws import RawEvent
 from sev1bot.playbook.schema import Playbook
@@ -100,7 +100,7 @@ class ReactionFollower:
         name = raw.get("event")
         if not isinstance(name, str) or name not in _HANDLED:
             return  # e.g. the bot's own posts coming back: parsing them cost ~0.3 ms each
-        event = parse_event(raw)
+        event = parse_or_skip(raw)  # a malformed one: one line in the log, and on to the next
         if not isinstance(event, ReactionAdded | ReactionRemoved):
             return
         reaction = event.reaction

@@ -24,7 +24,7 @@ from sev1bot.mattermost.errors import MattermostError
 from sev1bot.playbook.schema import Playbook
 from sev1bot.service.executor import Executor
 from sev1bot.service.timers import Timers
-from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, StoreUnavailable
+from sev1bot.store.errors import ChannelNameTaken, IncidentNotFound, IncidentUnreadable, StoreUnavailable
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ class Spine:
             # dedupes), so an outage delays a ping but never loses it.
             log.warning("timer %s of incident %s failed: %s; retrying in 5 s", key, incident_id, exc)
             self.timers.schedule(incident_id, key, self.clock() + TIMER_RETRY)
+        except IncidentUnreadable as exc:  # retrying cannot help; the timer stays in the stored state
+            log.error("timer %s not fired: %s", key, exc)
 
     def deliver(self, incident_id: str) -> None:
         if self.can_deliver():

@@ -30,9 +30,26 @@ class NotMigrated(StoreError):
     """The database has no (or an old) schema: run ``Store.migrate()`` first."""
 
 
+class NewerSchema(StoreError):
+    """The database was migrated by a newer sev1bot: this version does not know its schema, and must not
+    guess (a downgrade needs the newer version's scripts)."""
+
+
 class IncidentNotFound(StoreError):
     def __init__(self, incident_id: str) -> None:
         super().__init__(f"no incident with id {incident_id!r}")
+        self.incident_id = incident_id
+
+
+class IncidentUnreadable(StoreError):
+    """An incident whose stored playbook snapshot this version cannot read (a damaged row, or one a newer
+    version wrote): it cannot be changed until someone repairs it. Other incidents are not affected."""
+
+    def __init__(self, incident_id: str, reason: str) -> None:
+        super().__init__(
+            f"incident {incident_id!r} cannot be used: its stored playbook snapshot cannot be read "
+            f"({reason}); it is left alone until someone repairs that row"
+        )
         self.incident_id = incident_id
 
 

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from sev1bot.store.engine import WRITE
+from sev1bot.store.errors import NewerSchema
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,22 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` in one transaction."""
-    _run(engine, lambda config: command.upgrade(config, revision))
+def upgrade(engine: Engine, revision: str = "head", *, where: str = "the database") -> None:
+    """Upgrade the database to ``revision`` in one transaction. NewerSchema, naming ``where`` and the
+    revision, if a newer sev1bot migrated it past anything this version knows."""
+
+    def step(config: Config) -> None:
+        found = current_revision(config.attributes["connection"])
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        if found is not None and found not in known:
+            raise NewerSchema(
+                f"{where} is at schema revision {found!r}, which this sev1bot does not know (its newest is "
+                f"{head_revision()!r}): a newer sev1bot migrated it. Run that version, or restore a backup "
+                "from before the upgrade."
+            )
+        command.upgrade(config, revision)
+
+    _run(engine, step)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

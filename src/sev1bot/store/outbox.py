@@ -7,6 +7,7 @@ the same across retries, which is what the executor derives its ``pending_post_i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from sev1bot.core.codec import dump_effect, load_effect
 from sev1bot.core.effects import EditPost, Effect, Post, PostRef
 from sev1bot.core.times import require_utc
 from sev1bot.store.tables import outbox
+
+log = logging.getLogger(__name__)
 
 _ADD = insert(outbox)  # made once: see store/incidents.py
 _FORGET = delete(outbox).where(outbox.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -67,16 +70,25 @@ def enqueue(conn: Connection, incident_id: str, effects: Sequence[Effect], now: 
     conn.execute(_ADD, rows)
 
 
-def pending(conn: Connection, incident_id: str, limit: int) -> list[OutboxEntry]:
-    return [
-        OutboxEntry(
-            id=int(row.id),
-            incident_id=row.incident_id,
-            effect=_load(row.id, row.effect),
-            created_at=row.created_at,
-        )
-        for row in conn.execute(_PENDING, {"b_incident": incident_id, "b_limit": limit})
-    ]
+def pending(
+    conn: Connection, incident_id: str, limit: int, unreadable: set[int] | None = None
+) -> list[OutboxEntry]:
+    """Up to ``limit`` readable entries, oldest first. One this version cannot read (corrupt, or written by
+    a newer version) is logged once, added to ``unreadable`` and skipped from then on: it stays in the table
+    for a person to look at, and the incident's other effects are delivered without it."""
+    skip = set() if unreadable is None else unreadable
+    entries: list[OutboxEntry] = []
+    for row in conn.execute(_PENDING, {"b_incident": incident_id, "b_limit": limit + len(skip)}):
+        if row.id in skip:
+            continue
+        try:
+            effect = _load(row.id, incident_id, row.effect)
+        except ValueError as exc:
+            skip.add(int(row.id))
+            log.error("%s; skipped; it stays in the outbox table", exc)
+            continue
+        entries.append(OutboxEntry(int(row.id), row.incident_id, effect, row.created_at))
+    return entries[:limit]
 
 
 def refs_of(entries: Sequence[OutboxEntry]) -> set[PostRef]:
@@ -102,10 +114,12 @@ def incidents_with_pending(conn: Connection) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
-def _load(entry_id: int, text: str) -> Effect:
+def _load(entry_id: int, incident_id: str, text: str) -> Effect:
     try:
         return load_effect(text)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:200]
         raise ValueError(
-            f"outbox entry {entry_id} does not hold an effect this version understands: {exc}"
+            f"outbox entry {entry_id} of incident {incident_id} does not hold an effect this version "
+            f"understands ({reason})"
         ) from exc

@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, exists, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
@@ -46,6 +47,7 @@ from sev1bot.store.errors import (
     Fenced,
     IncidentExists,
     IncidentNotFound,
+    IncidentUnreadable,
     StoreReadOnly,
 )
 from sev1bot.store.incidents import insert_incident, load_incidents, save_changes
@@ -106,6 +108,8 @@ class Store:
         self._playbooks: dict[str, Playbook] = {}
         self._states = StateCache()  # id -> last committed (state, version)
         self._read_only: str | None = None  # see write_problem
+        self._unreadable: set[int] = set()  # outbox entries this version cannot read: logged once, skipped
+        self._unreadable_incidents: set[str] = set()  # whose playbook snapshot cannot be read: logged once
         self._memory = is_memory(parsed)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -128,7 +132,7 @@ class Store:
 
         Errors are raised, not logged: the caller (start-up) reports them."""
         with self._serial, driver_errors(self.where, self._path, quiet=True):
-            migrate.upgrade(self._engine)
+            migrate.upgrade(self._engine, where=self.where)
         self.check_writable()
 
     @property
@@ -251,12 +255,13 @@ class Store:
             query = select(incidents.c.id, incidents.c.channel_id).where(incidents.c.id.in_(ids))
             channels: dict[str, str | None] = {row.id: row.channel_id for row in conn.execute(query)}
             refs = post_map.posts_of_many(conn, ids)
-            playbooks = [self._playbook(conn, incident_id) for incident_id in ids]
+            playbooks = {i: playbook for i in ids if (playbook := self._readable_playbook(conn, i))}
         for state, version in found:
             self._remember(state, version)
         return [
-            (state, playbook, channels.get(state.id), refs[state.id])
-            for (state, _), playbook in zip(found, playbooks, strict=True)
+            (state, playbooks[state.id], channels.get(state.id), refs[state.id])
+            for state, _ in found
+            if state.id in playbooks  # one whose snapshot cannot be read is left out (and was logged)
         ]
 
     def incident_by_channel_id(self, channel_id: str) -> IncidentState | None:
@@ -303,13 +308,15 @@ class Store:
 
     def post_route(self, post_id: str) -> tuple[str, PostRef, Playbook] | None:
         """For a post of ours: its incident, ref and playbook snapshot, in one transaction (a reaction needs
-        all three, and they never change)."""
+        all three, and they never change). None for any other post, and for one of an incident whose
+        snapshot cannot be read (logged when first found)."""
         with self._tx() as conn:
             found = post_map.ref_for_post(conn, post_id)
             if found is None:
                 return None
             incident_id, ref = found
-            return incident_id, ref, self._playbook(conn, incident_id)
+            playbook = self._readable_playbook(conn, incident_id)
+            return None if playbook is None else (incident_id, ref, playbook)
 
     # -- outbox ----------------------------------------------------------------------------------------
 
@@ -324,7 +331,7 @@ class Store:
         as the read, so a deposed leader gets no batch to deliver, at the cost of one more statement."""
         with self._tx() as conn:
             self._check_fence(conn, fence)
-            entries = outbox.pending(conn, incident_id, limit)
+            entries = outbox.pending(conn, incident_id, limit, self._unreadable)
             if not entries:
                 return Batch([], None, {})
             channel_id = known.channel_id if known is not None else None
@@ -422,17 +429,32 @@ class Store:
         self._states.remember(state, version)
 
     def _playbook(self, conn: Connection, incident_id: str) -> Playbook:
-        """The snapshot, parsed once per incident (it never changes)."""
+        """The snapshot, parsed once per incident (it never changes). IncidentUnreadable if this version
+        cannot read it: logged once, as an error, the first time."""
         cached = self._playbooks.get(incident_id)
         if cached is None:
             query = select(incidents.c.playbook_json).where(incidents.c.id == incident_id)
             text = conn.execute(query).scalar()
             if text is None:
                 raise IncidentNotFound(incident_id)
+            try:
+                parsed = Playbook.model_validate_json(text)
+            except ValidationError as exc:
+                problem = IncidentUnreadable(incident_id, _first_problem(exc))
+                if incident_id not in self._unreadable_incidents:
+                    self._unreadable_incidents.add(incident_id)
+                    log.error("%s", problem)
+                raise problem from None
             if len(self._playbooks) >= 256:
                 self._playbooks.clear()
-            cached = self._playbooks[incident_id] = Playbook.model_validate_json(text)
+            cached = self._playbooks[incident_id] = parsed
         return cached
+
+    def _readable_playbook(self, conn: Connection, incident_id: str) -> Playbook | None:
+        try:
+            return self._playbook(conn, incident_id)
+        except IncidentUnreadable:
+            return None
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
@@ -469,3 +491,11 @@ class Store:
             if "channel_name" in str(exc.orig):
                 raise ChannelNameTaken(state.channel_name) from None
             raise
+
+
+def _first_problem(error: ValidationError) -> str:
+    """'field.path: message' for the first problem, without the (possibly long) stored value."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the snapshot"
+    more = error.error_count() - 1
+    return f"{where}: {first['msg']}" + (f", and {more} more problem{'s' * (more > 1)}" if more else "")
