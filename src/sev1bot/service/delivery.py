@@ -3,13 +3,21 @@
 A post with a ``ref`` is skipped when the batch already maps that ref to a post; a post with a
 ``dedupe_key`` is claimed in the ``sent`` table first; every create carries a ``pending_post_id`` derived
 from the outbox row, which the server dedupes on; a channel is created once per incident.
+
+A channel creation or an invite that names a playbook task is reported back (``report``: a ``TaskDone``
+decided and committed like any event) once it is done, before its outbox entry is written off: a crash in
+between reports it again, which the core ignores. A direct message's links to the incident's posts are
+filled in here, from the batch's post ids.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sev1bot.core import effects as fx
+from sev1bot.core.events import TaskDone
 from sev1bot.core.render import HEADER_MAX, PURPOSE_MAX
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import BadRequest, MattermostError
@@ -21,6 +29,8 @@ from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
+Report = Callable[[str, TaskDone], Awaitable[object]]  # (incident id, what was done): the spine applies it
+
 
 class Delivery:
     def __init__(
@@ -31,6 +41,7 @@ class Delivery:
         self.timers = timers
         self.team = team
         self.users = users
+        self.report: Report | None = None  # set once the spine, which is built on delivery, exists
 
     async def carry_out(self, entry: OutboxEntry, batch: Batch, acks: Acks) -> None:
         """Make one effect happen; record in ``batch`` and ``acks`` what it created."""
@@ -39,10 +50,12 @@ class Delivery:
         match effect:
             case fx.CreateChannel():
                 await self._create_channel(batch, incident_id, effect)
+                await self._done(incident_id, effect.task)
             case fx.SetHeader(header):
                 await self.api.patch_channel(_channel(batch, incident_id), header=header[:HEADER_MAX])
-            case fx.Invite(usernames):
-                await self._invite(batch, incident_id, list(usernames))
+            case fx.Invite(usernames, task):
+                left_out = await self._invite(batch, incident_id, list(usernames))
+                await self._done(incident_id, task, left_out)
             case fx.Post():
                 await self._post(entry, effect, batch, acks)
             case fx.EditPost(ref, message):
@@ -52,7 +65,7 @@ class Delivery:
                     return
                 await self.api.patch_post(post_id, message=message)
             case fx.DirectMessage():
-                await self._direct(entry, effect, acks)
+                await self._direct(entry, self._linked(effect, batch), acks)
             case fx.Schedule(key, at):
                 self.timers.schedule(incident_id, key, at)
             case fx.Cancel(key):
@@ -81,7 +94,24 @@ class Delivery:
         await self.store.run(self.store.set_channel_id, incident_id, channel.id)
         batch.channel_id = channel.id
 
-    async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
+    async def _done(self, incident_id: str, task: str | None, left_out: list[str] | None = None) -> None:
+        if task is not None and self.report is not None:
+            await self.report(incident_id, TaskDone(task, tuple(left_out or ())))
+
+    def _linked(self, effect: fx.DirectMessage, batch: Batch) -> fx.DirectMessage:
+        """The message with its links to the incident's posts filled in (to the channel if one is unknown:
+        delivered in order, a DM comes after the posts it names)."""
+        if not effect.links:
+            return effect
+
+        def url(ref: fx.PostRef) -> str:
+            post_id = batch.posts.get(ref)
+            return self.team.permalink(post_id) if post_id else self.team.channel_link(batch.channel_id or "")
+
+        return replace(effect, message=fx.fill_links(effect.message, effect.links, url))
+
+    async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> list[str]:
+        """Add the people among ``usernames`` to the channel; the names left out (warned about there)."""
         # Asked afresh each time: a deactivated account (or a bot) in the list would make the server refuse
         # the whole addition with 403, and the invite comes before the checklist, so the start would stall.
         found, missing = await self.users.people(usernames)
@@ -98,6 +128,7 @@ class Delivery:
         ):
             if names:
                 await self._not_invited(incident_id, channel_id, names, why)
+        return [*missing, *deactivated, *bots]
 
     async def _not_invited(self, incident_id: str, channel_id: str, names: list[str], why: str) -> None:
         log.warning("incident %s: not invited (%s): %s", incident_id, why, ", ".join(names))
