@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def stored(running: RunningBot) -> list[IncidentState]:
-    return running.bot.store.list_incidents()
+    return running.bot.store.active_incidents()
 
 
 async def test_a_deactivated_user_or_a_bot_cannot_be_made_owner_or_assignee(
