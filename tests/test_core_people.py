@@ -33,9 +33,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "playbooks" / "mme-sev1.yaml"
 def bot_playbook() -> Playbook:
     """The fixture playbook with 1.1 and 1.2 declared done by the bot, as the shipped one has them."""
     data: dict[str, Any] = mme_data()
-    first = data["stages"][0]["items"]
+    first = list(data["stages"][0]["items"])  # a copy: the fixture's lists are shared by every test
     first[0] = {**first[0], "done_by_bot": "channel_created"}
     first[1] = {**first[1], "done_by_bot": "leads_invited"}
+    data["stages"] = [{**data["stages"][0], "items": first}, *data["stages"][1:]]
     return Playbook.model_validate(data)
 
 

@@ -144,9 +144,13 @@ class Scenario:
     async def first_response(self) -> None:
         """The team works the checklist: reactions, an assignment, a chat line and a status update."""
         people, alice = self.people, self.alice
-        for key in ("1.1", "1.2"):  # the bot checks what it did itself: the channel, then the leads in it
-            shown = f"{key} done by @sev1bot"
-            await alice.until(lambda key=key: "done by @sev1bot" in alice.item_text(key), WAIT, shown)
+        # The bot checks what it did itself: the channel, then the leads in it.
+        by_bot = ["1.1", "1.2"]
+        await alice.until(
+            lambda: all("done by @sev1bot" in alice.item_text(key) for key in by_bot),
+            WAIT,
+            "1.1 and 1.2 checked by the bot",
+        )
         await self.react_and_see("bob", "1.3", "heavy_check_mark", "done by @bob")
         await people.slash("alice", self.channel(), self.where(), "assign 2.1 @carol")
         await alice.until(lambda: "@carol" in alice.item_text("2.1"), WAIT, "2.1 assigned to @carol")
