@@ -101,8 +101,11 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
     if playbook.escalation is not None:
         plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
     state = plan.state
-    # What the bot does itself is checked when delivery reports it done (TaskDone), not here: the check
-    # must not show before the channel exists or the leads are in it, and an invite may leave someone out.
+    # What the bot does itself is checked when delivery reports it done (TaskDone), not here, although the
+    # outbox's order would keep the check from showing before the channel and the invite: an invite may
+    # leave someone out (deactivated, a bot, a typo in the roles), and only delivery knows. Exactly once:
+    # the report comes before the effect is written off, and a report repeated after a crash in between
+    # finds the task on the timeline and changes nothing (_task_done).
     tasks = {playbook.item(key).done_by_bot for key in keys}
     plan.emit(
         CreateChannel(
