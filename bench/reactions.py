@@ -44,7 +44,7 @@ class ItemPool:
 
 
 def item_pool(world: World) -> ItemPool:
-    """Every item post of the active incidents, interleaved across incidents."""
+    """Every item post of the active incidents that a reaction toggles, interleaved across incidents."""
     resolving = {world.playbook.item_key(ref) for ref in world.playbook.resolution.items}
     with Store(world.database_url) as store:
         active = store.active_with_posts()
@@ -52,7 +52,9 @@ def item_pool(world: World) -> ItemPool:
         [
             post_id
             for ref, post_id in sorted(refs.items(), key=lambda kv: str(kv[0]))
-            if isinstance(ref, ItemPost) and ref.key not in resolving
+            if isinstance(ref, ItemPost)
+            and ref.key not in resolving
+            and not world.playbook.item(ref.key).done_by_bot  # the bot checked those: no edit would come
         ]
         for _, _, _, refs in active
     ]

@@ -45,7 +45,9 @@ async def test_the_incident_start_scenario_produces_its_figures(tmp_path: Path) 
     assert figures["posts"] == 49  # the shipped playbook: board, 8 stage roots, 40 items
     assert figures["floor_calls"] == 52  # channel, members, 49 posts, pin
     assert figures["bot_calls"] >= figures["floor_calls"]
-    assert figures["bot_calls_by_route"]["POST /api/v4/posts"] == 49
+    # The checklist's 49 posts, then a welcome DM to alice and to each of the four people the playbook
+    # invites: those come after the last checklist post, so the count may or may not have caught them.
+    assert 49 <= figures["bot_calls_by_route"]["POST /api/v4/posts"] <= 49 + 5
     assert 0 < figures["floor_s"] < 30 and 0 < figures["bot_s"] < 30
     assert figures["ratio"] == pytest.approx(figures["bot_s"] / figures["floor_s"], rel=0.05)
     results = {"machine": machine(), "scenarios": {"incident_start": figures}}

@@ -27,7 +27,16 @@ from sev1bot.commands import help_text
 from sev1bot.config import ENV_VARS
 from sev1bot.core import BusinessCalendar, channel_name, decide, render, start
 from sev1bot.core.effects import CreateChannel, EditPost, Effect, Post, PostRef, SetHeader, StageRoot
-from sev1bot.core.events import Assigned, Event, ItemChecked, ItemSkipped, Started, StatusUpdate, TimerDue
+from sev1bot.core.events import (
+    Assigned,
+    Event,
+    ItemChecked,
+    ItemSkipped,
+    Started,
+    StatusUpdate,
+    TaskDone,
+    TimerDue,
+)
 from sev1bot.durations import format_duration
 from sev1bot.playbook.loader import load_playbook, parse_playbook
 from sev1bot.playbook.reference import COMMAND, render_reference, stale_notes, undocumented_fields
@@ -101,15 +110,16 @@ class Channel:
 
 
 def scenario(playbook: Playbook) -> Channel:
-    """A Sev 1 one hour in: a few items checked, one skipped, one assigned, an update, the first CEO ping."""
+    """A Sev 1 one hour in: 1.1 and 1.2 checked by the bot as it did them, a few more items checked, one
+    skipped, one assigned, an update, the first CEO ping."""
     name = channel_name(T0, "Acme Corp")
     started = Started("inc-1", "alice", "Acme Corp", name, "Logins take over 30 s for every user")
     decision = start(started, playbook, T0, CALENDAR)
     channel = Channel()
     channel.apply(decision.effects, T0)
     steps: list[tuple[int, Event]] = [
-        (4, ItemChecked("alice", "1.1")),
-        (6, ItemChecked("alice", "1.2")),
+        (0, TaskDone("channel_created")),  # what delivery reports once the channel exists
+        (0, TaskDone("leads_invited")),  # and once the leads are in it
         (15, ItemChecked("bob", "1.3")),
         (21, Assigned("alice", "2.1", "carol")),
         (33, ItemChecked("bob", "2.2")),
@@ -258,6 +268,7 @@ def test_checklist_picture_shows_the_scenario(blocks: dict[str, str]) -> None:
     assert "1 · Escalation — 3/4 done" in picture
     assert "2 · Data Gathering — 2/5 done (1 skipped)" in picture
     assert "✅ done by @bob at 14:33 UTC" in picture
+    assert "✅ done by @sev1bot at 14:00 UTC" in picture  # 1.1 and 1.2, done_by_bot in the playbook
     assert "assigned to @carol" in picture
     assert "🚨 CEO must be looped in (open > 1h)" in picture  # 1.4 after the first ping
     assert (

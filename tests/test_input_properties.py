@@ -31,6 +31,8 @@ from sev1bot.core.effects import CreateChannel, DirectMessage, EditPost, Effect,
 from sev1bot.core.events import (
     Assigned,
     Event,
+    MemberJoined,
+    OwnerChanged,
     Resolved,
     Started,
     StatusUpdate,
@@ -47,6 +49,8 @@ T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
 LIVE_MENTION = re.compile(r"(?<![\w\u200d])@(all|channel|here)(?![\w-])", re.IGNORECASE)
 LINK = re.compile(r"\](?=[(\[:])")
+# The core's own links in a DM (core.effects.post_link), whose targets delivery fills in: label, index.
+OWN_LINK = re.compile(r"\[((?:[^\]\\]|\\.)*)\]\(sev1bot-post:(\d+)\)")
 
 HOSTILE = st.sampled_from(
     [
@@ -87,7 +91,12 @@ def started_incident() -> IncidentState:
 
 def texts_of(effect: Effect) -> list[str]:
     match effect:
-        case Post(message) | EditPost(_, message) | DirectMessage(_, message):
+        case DirectMessage(_, message, _, links):
+            # Links to the incident's posts are the core's (labelled with playbook text): each names one of
+            # ``links``; once they are taken out, no other link may be left.
+            assert all(int(n) < len(links) for _, n in OWN_LINK.findall(message)), message
+            return [OWN_LINK.sub(lambda found: found.group(1), message)]
+        case Post(message) | EditPost(_, message):
             return [message]
         case SetHeader(header):
             return [header]
@@ -168,9 +177,11 @@ def test_nothing_the_bot_posts_carries_a_live_mention_link_or_control_character(
     events: list[Event] = [
         StatusUpdate("alice", update),
         Assigned("alice", "2.1", assignee),
+        MemberJoined("bob"),
         TimerDue("escalation"),
         Resolved("alice", note),
         TimerDue("deadline:retrospective:soon"),
+        OwnerChanged("alice", "carol"),
     ]
     for event in events:
         now += timedelta(hours=1, minutes=1)

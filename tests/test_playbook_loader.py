@@ -76,7 +76,7 @@ def test_the_message_format_of_an_unknown_key() -> None:
     assert [str(p) for p in problems] == [
         "playbooks/x.yaml:6:9: stages[0].items[0]: missing required key 'title'",
         "playbooks/x.yaml:6:9: stages[0].items[0]: unknown key 'titel' (allowed: id, title, description, "
-        "description_pending, customer_update); did you mean 'title'?",
+        "description_pending, customer_update, done_by_bot); did you mean 'title'?",
     ]
 
 

@@ -606,6 +606,11 @@ async def test_sandbox_channels_and_members(sandbox: Any, bot: MattermostAPI) ->
     await bot.add_members(made.id, [u.id for u in people])
     await bot.add_members(made.id, [people[0].id])  # already a member: fine
     assert set(sandbox.state.member_ids(made.id)) == {sandbox.bot.id, *(u.id for u in people)}
+    members = await bot.channel_member_ids(made.id, per_page=2)  # two pages and a short one
+    assert sorted(members) == sorted({sandbox.bot.id, *(u.id for u in people)})
+    by_id = await bot.users_by_ids([*members, "nosuchuser0123456789abcdef", members[0]])
+    assert sorted(u.id for u in by_id) == sorted(members) and await bot.users_by_ids([]) == []
+    assert [u.is_bot for u in by_id if u.id == sandbox.bot.id] == [True]
 
     alice = people[0] if people[0].username == "alice" else await bot.user_by_username("alice")
     dm = await bot.direct_channel(sandbox.bot.id, alice.id)

@@ -21,11 +21,12 @@ from store_samples import T0, entry, incident, playbook
 EVERY_EFFECT: tuple[fx.Effect, ...] = (
     fx.CreateChannel(name="sev1-acme-1", display_name="Sev 1 Acme", header="h", purpose="p"),
     fx.SetHeader(header="new header"),
-    fx.Invite(usernames=("alice", "ceo")),
+    fx.Invite(usernames=("alice", "ceo"), task="leads_invited"),
     fx.Post(message="board", ref=fx.StatusBoard(), pin=True),
     fx.Post(message="item", ref=fx.ItemPost("2.1"), thread=fx.StageRoot(2), dedupe_key="escalation:1"),
     fx.EditPost(ref=fx.StatusBoard(), message="board v2"),
     fx.DirectMessage(username="ceo", message="still open", dedupe_key="dm:1"),
+    fx.DirectMessage("bob", f"yours: {fx.post_link('2.1')}", "assigned:3:bob", links=(fx.ItemPost("2.1"),)),
     fx.Schedule(key="escalation", at=T0 + timedelta(minutes=90)),
     fx.Cancel(key="escalation"),
 )
@@ -64,6 +65,13 @@ def test_effects_come_back_in_order_until_done(store: Store) -> None:
         done(store, entry_id)
     assert pending(store, "inc-1") == []
     assert store.outbox_incidents() == ["inc-2"]
+
+
+def test_a_batch_knows_the_posts_its_direct_messages_link_to(store: Store) -> None:
+    dm = fx.DirectMessage("bob", f"see {fx.post_link('the board')}", links=(fx.StatusBoard(),))
+    store.create_incident(incident(1), playbook(), (dm,))
+    store.delivered([Delivered("inc-1", post=(fx.StatusBoard(), "post-board"))])
+    assert store.outbox_batch("inc-1").posts == {fx.StatusBoard(): "post-board"}
 
 
 def test_apply_commits_state_and_effects_together(store: Store) -> None:

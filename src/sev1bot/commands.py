@@ -276,11 +276,14 @@ _SPECS: dict[str, _Spec] = {
     ),
     "assign": _Spec(
         "/sev1 assign <stage.item> @<username>",
-        "Give an item to someone (an active person, not a bot).",
+        "Give an item to someone (an active person, not a bot), who gets a DM with the item and its link.",
         _assign,
     ),
     "owner": _Spec(
-        "/sev1 owner @<username>", "Hand the incident to a new owner (an active person, not a bot).", _owner
+        "/sev1 owner @<username>",
+        "Hand the incident to a new owner (an active person, not a bot); the new and the former owner get a "
+        "DM with the status board's link.",
+        _owner,
     ),
     "update": _Spec("/sev1 update <text>", "Post a status update and add it to the timeline.", _update),
     "resolve": _Spec(

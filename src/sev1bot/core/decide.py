@@ -48,17 +48,19 @@ from sev1bot.core.events import (
     ItemEvent,
     ItemSkipped,
     ItemUnchecked,
+    MemberJoined,
     OwnerChanged,
     Reopened,
     Resolved,
     Started,
     StatusUpdate,
+    TaskDone,
     TimerDue,
 )
 from sev1bot.core.state import BOT_ACTOR, IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.core.text import normalize_username, one_line
 from sev1bot.core.times import require_utc
-from sev1bot.playbook.schema import Playbook
+from sev1bot.playbook.schema import BotTask, Playbook
 
 UPDATE_MAX = 4000
 
@@ -100,14 +102,24 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
     if playbook.escalation is not None:
         plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
     state = plan.state
+    # What the bot does itself is checked when delivery reports it done (TaskDone), not here, although the
+    # outbox's order would keep the check from showing before the channel and the invite: an invite may
+    # leave someone out (deactivated, a bot, a typo in the roles), and only delivery knows. Exactly once:
+    # the report comes before the effect is written off, and a report repeated after a crash in between
+    # finds the task on the timeline and changes nothing (_task_done).
+    tasks = {playbook.item(key).done_by_bot for key in keys}
     plan.emit(
         CreateChannel(
             name=event.channel_name,
             display_name=render.display_name(customer, now, calendar),
             header=render.header(state, playbook),
             purpose=render.purpose(state, playbook),
+            task=BotTask.CHANNEL_CREATED.value if BotTask.CHANNEL_CREATED in tasks else None,
         ),
-        Invite(tuple(dict.fromkeys([event.actor, *render.role_holders(playbook, playbook.invite)]))),
+        Invite(
+            tuple(dict.fromkeys([event.actor, *render.role_holders(playbook, playbook.invite)])),
+            task=BotTask.LEADS_INVITED.value if BotTask.LEADS_INVITED in tasks else None,
+        ),
         Post(render.status_board(state, playbook, now, calendar, []), ref=StatusBoard(), pin=True),
     )
     for stage in range(1, len(playbook.stages) + 1):
@@ -177,17 +189,23 @@ def _decide(plan: Plan, event: Event) -> Decision:
             _resolve_by_command(plan, actor, note)
         case Reopened(actor):
             _reopen_by_command(plan, actor)
-        case TimerDue() | ChannelNamed():
-            _from_the_bot(plan, event)
+        case TimerDue() | ChannelNamed() | TaskDone() | MemberJoined():
+            _from_the_adapter(plan, event)
     return Decision(plan.state, plan.effects)
 
 
-def _from_the_bot(plan: Plan, event: TimerDue | ChannelNamed) -> None:
-    """What the bot itself reports: a timer fired, the channel was created under another name."""
-    if isinstance(event, TimerDue):
-        on_timer(plan, event.key)
-    else:
-        _channel_named(plan, event.name, event.link)
+def _from_the_adapter(plan: Plan, event: TimerDue | ChannelNamed | TaskDone | MemberJoined) -> None:
+    """What the bot's adapters report: a timer, the channel created under another name, a task done,
+    someone in the channel."""
+    match event:
+        case TimerDue(key):
+            on_timer(plan, key)
+        case ChannelNamed(name, link):
+            _channel_named(plan, name, link)
+        case TaskDone(task, left_out):
+            _task_done(plan, task, left_out)
+        case MemberJoined(username):
+            _welcome(plan, username)
 
 
 _STATUS_AFTER: dict[type[ItemEvent], ItemStatus] = {
@@ -312,17 +330,61 @@ def _assign(plan: Plan, actor: str, ref: str, assignee: str) -> None:
         Invite((username,)),
         EditPost(ItemPost(key), render.item_post(plan.state, plan.playbook, key, plan.calendar)),
     )
+    # The item post's mention is added by an edit, which Mattermost never notifies: the assignee is told here.
+    text = render.assigned_dm(plan.state, plan.playbook, key, actor)
+    _tell(plan, actor, username, text, ItemPost(key))
 
 
 def _change_owner(plan: Plan, actor: str, owner: str) -> None:
     _require(plan, actor, plan.playbook.permissions.owner, "hand over ownership")
     username = _username(owner, "The new owner")
-    if username == plan.state.owner:
+    before = plan.state.owner
+    if username == before:
         return
     plan.update(owner=username)
     plan.log(actor, "owner", f"made @{username} the owner")
     plan.emit(Invite((username,)), SetHeader(render.header(plan.state, plan.playbook)))
+    _tell(plan, actor, username, render.owner_dm(plan.state, plan.playbook, actor), StatusBoard())
+    _tell(plan, actor, before, render.former_owner_dm(plan.state, actor), StatusBoard())
     plan.refresh_board()
+
+
+def _tell(plan: Plan, actor: str, username: str, text: str, link: StatusBoard | ItemPost) -> None:
+    """A DM about what ``actor`` just did (the timeline's last entry), once; not to the actor, who typed it
+    and sees the answer."""
+    if username != actor:
+        key = f"{plan.state.timeline[-1].kind}:{len(plan.state.timeline) - 1}:{username}"
+        plan.emit(DirectMessage(username, text, dedupe_key=key, links=(link,)))
+
+
+def _welcome(plan: Plan, username: str) -> None:
+    """One DM to each person in the channel, ever: the adapter reports members it has not seen welcomed,
+    and the ``sent`` claim of the key keeps a report that comes twice from sending twice."""
+    text = render.welcome_dm(plan.state, plan.playbook, plan.calendar)
+    plan.emit(DirectMessage(username, text, dedupe_key=f"welcome:{username}", links=(StatusBoard(),)))
+
+
+TASK_LOG = "task"  # the timeline kind of what the bot did by itself; also what makes TaskDone happen once
+_TASK_TEXT = {
+    BotTask.CHANNEL_CREATED: "created the incident channel",
+    BotTask.LEADS_INVITED: "invited the leads",
+}
+
+
+def _task_done(plan: Plan, task: str, left_out: tuple[str, ...]) -> None:
+    """Delivery did a task: check the open items that name it, once (a retry after a crash reports again)."""
+    text = next((words for known, words in _TASK_TEXT.items() if known.value == task), None)
+    timeline = plan.state.timeline
+    if text is None or any(e.kind == TASK_LOG and e.text.startswith(text) for e in timeline):
+        return
+    if left_out:  # someone is missing: a person has to see to it, so the item stays open
+        plan.log(BOT_ACTOR, TASK_LOG, f"{text} except {', '.join(left_out)}")
+        return
+    plan.log(BOT_ACTOR, TASK_LOG, text)
+    keys: list[str] = plan.playbook.keys()
+    for key in keys:
+        if plan.playbook.item(key).done_by_bot == task and plan.state.items[key].status is ItemStatus.OPEN:
+            _set_item(plan, BOT_ACTOR, key, ItemStatus.DONE, via="bot")
 
 
 def _status_update(plan: Plan, actor: str, text: str) -> None:

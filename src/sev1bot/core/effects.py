@@ -6,6 +6,7 @@ exist; the adapter records which post id each ref got and looks it up for later 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ class CreateChannel:
     display_name: str
     header: str
     purpose: str
+    task: str | None = None  # a playbook BotTask: once the channel exists, report TaskDone(task)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class SetHeader:
 @dataclass(frozen=True)
 class Invite:
     usernames: tuple[str, ...]
+    task: str | None = None  # a playbook BotTask: once done, report TaskDone(task, who was not invited)
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,35 @@ class EditPost:
 
 @dataclass(frozen=True)
 class DirectMessage:
+    """A direct message from the bot. ``message`` may link to the incident's posts with :func:`post_link`:
+    the core does not know their ids, so delivery fills in the link to each of ``links``."""
+
     username: str
     message: str
     dedupe_key: str | None = None
+    links: tuple[PostRef, ...] = ()
+
+
+# A link the core cannot complete: ``[label](sev1bot-post:N)`` stands for a link to ``links[N]``. User text
+# never holds one: every "](" in it is broken by text.neutralize.
+_LINK_TARGET = "sev1bot-post:"
+_PENDING_LINK = re.compile(r"\]\(" + _LINK_TARGET + r"(\d+)\)")
+_BRACKETS = str.maketrans({"[": "\\[", "]": "\\]"})
+
+
+def post_link(label: str, n: int = 0) -> str:
+    """Markdown for a link labelled ``label`` to the post ``DirectMessage.links[n]``."""
+    return f"[{label.translate(_BRACKETS)}]({_LINK_TARGET}{n})"
+
+
+def fill_links(message: str, links: Sequence[PostRef], url_of: Callable[[PostRef], str]) -> str:
+    """``message`` with each :func:`post_link` pointing at ``url_of`` its post (delivery knows the ids)."""
+
+    def target(found: re.Match[str]) -> str:
+        n = int(found.group(1))
+        return f"]({url_of(links[n])})" if n < len(links) else found.group(0)
+
+    return _PENDING_LINK.sub(target, message)
 
 
 @dataclass(frozen=True)

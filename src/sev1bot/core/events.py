@@ -81,6 +81,22 @@ class ChannelNamed:
     link: str
 
 
+@dataclass(frozen=True)
+class TaskDone:
+    """Delivery carried out something the bot does by itself (a playbook ``BotTask``, e.g. the channel
+    exists); ``left_out`` names who could not be invited, for ``leads_invited``."""
+
+    task: str
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    """Someone (a person, not a bot) is a member of the incident channel the bot has not welcomed yet."""
+
+    username: str
+
+
 ItemEvent = ItemChecked | ItemUnchecked | ItemSkipped  # one checklist item changes status
 
 Event = (
@@ -95,4 +111,6 @@ Event = (
     | Reopened
     | TimerDue
     | ChannelNamed
+    | TaskDone
+    | MemberJoined
 )

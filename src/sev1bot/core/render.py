@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sev1bot.core import effects as fx
 from sev1bot.core.business_days import BusinessCalendar
+from sev1bot.core.effects import post_link
 from sev1bot.core.events import (
     Assigned,
     ChannelNamed,
@@ -18,11 +19,13 @@ from sev1bot.core.events import (
     ItemEvent,
     ItemSkipped,
     ItemUnchecked,
+    MemberJoined,
     OwnerChanged,
     Reopened,
     Resolved,
     Started,
     StatusUpdate,
+    TaskDone,
     TimerDue,
 )
 from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
@@ -278,6 +281,81 @@ def _next_items(state: IncidentState, playbook: Playbook) -> tuple[int, str]:
     return len(keys), shown
 
 
+# -- direct messages to the people of an incident (links to its posts are filled in on delivery) ----------
+
+
+def _incident(state: IncidentState) -> str:
+    """``the Sev 1 for **Acme Corp** (~sev1-2026-03-10-acme-corp)``"""
+    return f"the Sev 1 for **{one_line(state.customer, 200)}** (~{state.channel_name})"
+
+
+def _progress(state: IncidentState, playbook: Playbook) -> str:
+    total = len(state.items)
+    finished = total - len(open_keys(state, playbook))
+    stage = current_stage(state, playbook)
+    where = f", current stage {stage_label(playbook, stage)}" if stage else ""
+    return f"{finished}/{total} items done{where}"
+
+
+def check_hint(playbook: Playbook, key: str) -> str:
+    """How to check an item: its reaction, else the command."""
+    check, skip = playbook.reactions.check[:1], playbook.reactions.skip[:1]
+    command = f"`/sev1 check {key}`"
+    if not check:
+        return f"type {command} in the incident channel"
+    also = f" (:{skip[0]}: skips it)" if skip else ""
+    return f"react with :{check[0]}: on its post{also}, or type {command} in the incident channel"
+
+
+def assigned_dm(state: IncidentState, playbook: Playbook, key: str, actor: str) -> str:
+    """To a new assignee: which item, what it says, and a link to its post."""
+    item = playbook.item(key)
+    lines = [f":point_right: {quiet(actor)} assigned you an item of {_incident(state)}:"]
+    lines.append(f"**{key} {item.title}**")
+    if item.description_pending:
+        lines.append("_Details to be written._")
+    elif item.description:
+        lines.append(item.description)
+    link = post_link(f"Open {key} in the checklist")
+    lines.append(f"{link} · once it is done, {check_hint(playbook, key)}.")
+    return "\n".join(lines)
+
+
+def owner_dm(state: IncidentState, playbook: Playbook, actor: str) -> str:
+    """To the new owner: the incident is theirs now, with the board's link."""
+    return (
+        f":large_orange_diamond: {quiet(actor)} made you the owner of {_incident(state)}. "
+        f"It is {_state_word(state)}, {_progress(state, playbook)}: see the {post_link('status board')}."
+    )
+
+
+def former_owner_dm(state: IncidentState, actor: str) -> str:
+    """To the owner handing over: who owns it now."""
+    return (
+        f":arrows_counterclockwise: {quiet(actor)} made {quiet(state.owner)} the owner of "
+        f"{_incident(state)}: you no longer own it. The {post_link('status board')} keeps track."
+    )
+
+
+def welcome_dm(state: IncidentState, playbook: Playbook, calendar: BusinessCalendar) -> str:
+    """To someone who joined the incident channel: what it is, who owns it, the board, how to check items."""
+    about = f": {one_line(state.summary, 300)}" if state.summary else ""
+    example = next(iter(open_keys(state, playbook)), "1.1")
+    lines = [
+        f":wave: You are in the incident channel of {_incident(state)}{about}",
+        f"**Owner:** {quiet(state.owner)} · started {fmt_when(state.started_at, calendar)} by "
+        f"{quiet(state.reporter)} · {_state_word(state)}, {_progress(state, playbook)}.",
+        f"**Status board:** {post_link('pinned in the channel')}. The checklist is posted there, one thread "
+        "per stage.",
+        f"To check an item, {check_hint(playbook, example)}; `/sev1 help` lists every command.",
+    ]
+    return "\n".join(lines)
+
+
+def _state_word(state: IncidentState) -> str:
+    return "resolved" if state.status is IncidentStatus.RESOLVED else "active"
+
+
 def escalation_ping(state: IncidentState, playbook: Playbook, now: datetime) -> str:
     assert playbook.escalation is not None
     people = role_holders(playbook, playbook.escalation.notify)
@@ -390,6 +468,17 @@ _ITEM_VERB: dict[type[ItemEvent], str] = {
 }
 
 
+def _describe_report(event: TimerDue | ChannelNamed | TaskDone | MemberJoined) -> str:
+    """What a report of the bot's own adapters did (a timer, the channel's name, a task, a member)."""
+    match event:
+        case TimerDue(key):
+            return f"handled timer {inline(key, 80)}"
+        case ChannelNamed(name):
+            return f"named the channel {inline(name, 80)}"
+        case TaskDone() | MemberJoined():
+            return "noted what happened in the channel"
+
+
 def describe_event(event: Event) -> str:
     """What an event did, for a short confirmation: ``checked 2.3``, ``made @bob the owner``."""
     match event:
@@ -407,7 +496,5 @@ def describe_event(event: Event) -> str:
             return "reopened the incident"
         case Started(customer=customer):
             return f"started the incident for {inline(customer)}"
-        case TimerDue(key):
-            return f"handled timer {inline(key, 80)}"
-        case ChannelNamed(name):
-            return f"named the channel {inline(name, 80)}"
+        case TimerDue() | ChannelNamed() | TaskDone() | MemberJoined():
+            return _describe_report(event)

@@ -155,6 +155,11 @@ class Watcher:
     def of_kind(self, kind: str) -> list[Post]:
         return [seen.post for seen in self.posts.values() if seen.kind == kind]
 
+    @property
+    def pinged_by_dm(self) -> list[Post]:
+        """The escalation pings among the DMs (others are welcomes and the like)."""
+        return [post for post in self.dms if classify(post, by_bot=True).kind == "ping"]
+
     def item(self, key: str) -> Post | None:
         return next((s.post for s in self.posts.values() if s.kind == "item" and s.key == key), None)
 
@@ -212,7 +217,8 @@ class Watcher:
         if not self.follow_dms or edited or sender == self.username:
             return
         self.dms.append(post)
-        self.milestones.setdefault("dm", self.screen.elapsed())
+        if post in self.pinged_by_dm:  # the escalation's DM (not the welcome)
+            self.milestones.setdefault("dm", self.screen.elapsed())
         self.screen.direct_message(sender, self.username, post.message)
 
     # -- the incident channel --------------------------------------------------------------------------

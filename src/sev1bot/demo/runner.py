@@ -272,7 +272,7 @@ def summary_rows(scenario: Scenario, bot: Bot, took: float) -> list[tuple[str, s
         ),
         (
             "Escalation",
-            f"{len(pings)} CEO ping(s) in the channel, {len(ceo.dms)} DM(s) to @ian.tien; {stopped}",
+            f"{len(pings)} CEO ping(s) in the channel, {len(ceo.pinged_by_dm)} DM(s) to @ian.tien; {stopped}",
         ),
         ("Resolution", f"{len(resolutions)} resolution post(s)"),
         ("Deadlines", f"{len(reminders)} reminders after the resolution (due soon, overdue); {retro}"),

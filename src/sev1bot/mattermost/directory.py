@@ -16,6 +16,15 @@ class Team:
     id: str
     name: str
     bot_user_id: str
+    site_url: str = ""  # where people open Mattermost: links in messages start with it
+
+    def permalink(self, post_id: str) -> str:
+        """The link that opens a post in its channel (and previews it where it is pasted)."""
+        return f"{self.site_url.rstrip('/')}/{self.name}/pl/{post_id}"
+
+    def channel_link(self, channel: str) -> str:
+        """The link that opens a channel of the team, by name or id."""
+        return f"{self.site_url.rstrip('/')}/{self.name}/channels/{channel}"
 
     async def channel_exists(self, name: str) -> bool:
         try:
@@ -39,6 +48,7 @@ class UserDirectory:
     api: MattermostAPI
     by_name: dict[str, str] = field(default_factory=dict)
     by_id: dict[str, str] = field(default_factory=dict)
+    bots: set[str] = field(default_factory=set)  # ids of bot accounts: an account never stops being one
 
     async def ids(self, usernames: list[str]) -> tuple[dict[str, str], list[str]]:
         """(username -> id for those found, usernames not found)."""
@@ -58,6 +68,15 @@ class UserDirectory:
             found[user.username] = user
         return found, [u for u in dict.fromkeys(usernames) if u not in found]
 
+    async def people_among(self, user_ids: list[str]) -> dict[str, str]:
+        """user id -> username of those among ``user_ids`` that are people, not bots (unknown ids left out);
+        one request for the ids not seen yet, none if all were."""
+        unseen = [u for u in dict.fromkeys(user_ids) if u not in self.by_id]
+        if unseen:
+            for user in await self.api.users_by_ids(unseen):
+                self._remember(user)
+        return {u: self.by_id[u] for u in dict.fromkeys(user_ids) if u in self.by_id and u not in self.bots}
+
     async def username(self, user_id: str) -> str:
         """The username of ``user_id``; NotFound if the server has no such user."""
         if user_id not in self.by_id:
@@ -67,3 +86,5 @@ class UserDirectory:
     def _remember(self, user: User) -> None:
         self.by_id[user.id] = user.username
         self.by_name[user.username] = user.id
+        if user.is_bot:
+            self.bots.add(user.id)

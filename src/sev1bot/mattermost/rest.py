@@ -238,6 +238,14 @@ class MattermostAPI:
         )
         return [User.model_validate(u) for u in data or []]
 
+    async def users_by_ids(self, user_ids: Iterable[str]) -> list[User]:
+        """The users that exist among ``user_ids``; unknown ids are simply absent from the result."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        data = await self._call("users_by_ids", lambda: self._driver.users.get_users_by_ids(ids))
+        return [User.model_validate(u) for u in data or []]
+
     # -- channels --------------------------------------------------------------------------------------
 
     async def create_channel(
@@ -465,6 +473,20 @@ class MattermostAPI:
             if len(order) < per_page or any(p.create_at <= after for p in listed):
                 break
         return sorted(found.values(), key=lambda p: p.create_at)
+
+    async def channel_member_ids(self, channel_id: str, per_page: int = 200) -> list[str]:
+        """The user id of every member of a channel, page after page."""
+        ids: list[str] = []
+        for page in range(1000):
+            data = await self._call(
+                "channel_members",
+                partial(self._driver.channels.get_channel_members, channel_id, page=page, per_page=per_page),
+            )
+            members = data if isinstance(data, list) else []
+            ids += [str(m["user_id"]) for m in members if isinstance(m, dict) and m.get("user_id")]
+            if len(members) < per_page:
+                break
+        return list(dict.fromkeys(ids))
 
     async def thread(self, post_id: str) -> list[Post]:
         """The root post and all its replies, oldest first."""

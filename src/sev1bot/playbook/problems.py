@@ -130,6 +130,8 @@ def explain(error: ErrorDetails, model: type[BaseModel]) -> str:
         return _NEEDS_ONE.get(field, f"must list at least {ctx.get('min_length')} entries")
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
+    if kind == "enum":
+        return f"{describe(value)} is not allowed here: use {ctx.get('expected')}"
     if kind == "recursion_loop":
         return "refers back to itself through a YAML alias"
     return _default(error)

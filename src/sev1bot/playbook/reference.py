@@ -17,6 +17,7 @@ import types
 import typing
 from collections.abc import Iterator
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
@@ -71,6 +72,7 @@ RULES: dict[str, list[str]] = {
         "Every item named by a deadline or by `resolution.items` must exist.",
         "`resolution.command: false` needs at least one item in `resolution.items`.",
         "An emoji cannot be in both `reactions.check` and `reactions.skip`.",
+        "An item with `done_by_bot: leads_invited` needs roles in `invite`.",
     ],
     "Item": ["`description_pending: true` and `description` exclude each other."],
     "Deadline": ["Give exactly one of `business_days` and `duration`."],
@@ -142,6 +144,8 @@ def _describe_scalar(tp: Any, metadata: list[Any]) -> str:
         return "whole number" + bounds
     if tp is str:
         return _describe_text(metadata)
+    if inspect.isclass(tp) and issubclass(tp, Enum):
+        return "one of " + ", ".join(f"`{member.value}`" for member in tp)
     raise TypeError(f"reference: no description for the type {tp!r}; teach describe_type about it")
 
 

@@ -8,6 +8,7 @@ accept either form and are resolved to the positional key by :meth:`Playbook.ite
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
@@ -38,6 +39,14 @@ class Role(Strict):
     username: str = Field(pattern=USERNAME_PATTERN)
 
 
+class BotTask(StrEnum):
+    """Something the bot does by itself when an incident starts; an item that names it is checked by the bot
+    once it is done."""
+
+    CHANNEL_CREATED = "channel_created"  # the incident channel exists (and the playbook runs in it)
+    LEADS_INVITED = "leads_invited"  # everyone in the playbook's ``invite`` list was added to the channel
+
+
 class Item(Strict):
     id: Slug | None = None
     title: str = Field(min_length=1)
@@ -48,6 +57,12 @@ class Item(Strict):
     customer_update: bool = Field(
         default=False,
         description="A reply to the customer: the CEO rule applies past the escalation threshold.",
+    )
+    done_by_bot: BotTask | None = Field(
+        default=None,
+        description="The bot checks this item itself (as @sev1bot) once it has done this: `channel_created` "
+        "when the incident channel exists, `leads_invited` when everyone in `invite` was added to it (left "
+        "open for a person if anyone could not be).",
     )
 
     @model_validator(mode="after")
@@ -166,6 +181,7 @@ class Playbook(Strict):
             *self._resolution_problems(),
             *self._role_problems(),
             *self._reaction_problems(),
+            *self._bot_task_problems(),
         ]
 
     def _item_id_problems(self) -> list[tuple[Loc, str]]:
@@ -229,6 +245,18 @@ class Playbook(Strict):
             (("reactions", "skip", n), f"emoji {emoji!r} cannot both check and skip an item")
             for n, emoji in enumerate(self.reactions.skip)
             if emoji in checks
+        ]
+
+    def _bot_task_problems(self) -> list[tuple[Loc, str]]:
+        if self.invite:
+            return []
+        return [
+            (
+                ("stages", int(key.split(".")[0]) - 1, "items", int(key.split(".")[1]) - 1, "done_by_bot"),
+                "leads_invited, but the playbook invites nobody: list the roles to invite in `invite`",
+            )
+            for key in self.keys()
+            if self.item(key).done_by_bot is BotTask.LEADS_INVITED
         ]
 
     def _unknown_item(self, ref: str) -> str:

@@ -24,7 +24,7 @@ from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.inbound import Fronts, TokenVerifier, build_http_app, serve
 from sev1bot.mattermost.rest import MattermostAPI
-from sev1bot.mattermost.ws import WebSocketClient
+from sev1bot.mattermost.ws import OnEvent, OnGap, WebSocketClient
 from sev1bot.playbook.loader import load_playbooks
 from sev1bot.playbook.overrides import apply_role_overrides_all
 from sev1bot.playbook.schema import Playbook
@@ -37,6 +37,7 @@ from sev1bot.service.leader_duties import LeaderDuties
 from sev1bot.service.reaction_follower import ReactionFollower
 from sev1bot.service.spine import Spine
 from sev1bot.service.timers import Timers
+from sev1bot.service.welcomes import Welcomes
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Parts:
     commands: CommandFront
     actions: ActionFront
     follower: ReactionFollower
+    welcomes: Welcomes
     duties: LeaderDuties
 
 
@@ -127,6 +129,7 @@ class Bot:
         """Wait until every reaction taken in is decided and every delivery started has ended."""
         if self.parts is not None:
             await self.parts.follower.idle()
+            await self.parts.welcomes.idle()
             await self.parts.spine.deliveries.idle()
 
     async def _connect(self) -> Team:
@@ -136,7 +139,7 @@ class Bot:
             token = await self.api.register_command(found.id, url=self.settings.command_url)
             self.verify.set_token(token)
         log.info("connected to %s as @%s, team %s", self.settings.mattermost_url, me.username, found.name)
-        return Team(self.api, found.id, found.name, me.id)
+        return Team(self.api, found.id, found.name, me.id, site_url=self.settings.mattermost_url)
 
     def _wire(self, team: Team, *, threads_collapsed: bool) -> Parts:
         users = UserDirectory(self.api)
@@ -151,6 +154,7 @@ class Bot:
             clock=self.clock,
             can_deliver=lambda: self.leadership.is_leader,
         )
+        executor.delivery.report = spine.apply  # tasks the bot carried out are events like any other
         follower = ReactionFollower(
             spine=spine,
             store=self.store,
@@ -159,6 +163,9 @@ class Bot:
             bot_user_id=team.bot_user_id,
             calendar=self.calendar,
             clock=self.clock,
+        )
+        welcomes = Welcomes(
+            spine=spine, store=self.store, api=self.api, users=users, bot_user_id=team.bot_user_id
         )
         commands = CommandFront(
             spine=spine,
@@ -180,9 +187,10 @@ class Bot:
             timers=timers,
             spine=spine,
             follower=follower,
+            welcomes=welcomes,
             websocket=self._websocket,
         )
-        return Parts(team, timers, executor, spine, commands, ActionFront(), follower, duties)
+        return Parts(team, timers, executor, spine, commands, ActionFront(), follower, welcomes, duties)
 
     def _executor(
         self, team: Team, users: UserDirectory, timers: Timers, *, threads_collapsed: bool
@@ -206,12 +214,12 @@ class Bot:
             leading=self.leadership.leading,
         )
 
-    def _websocket(self, follower: ReactionFollower) -> WebSocketClient:
+    def _websocket(self, on_event: OnEvent, on_gap: OnGap) -> WebSocketClient:
         return WebSocketClient(
             self.settings.mattermost_url,
             self.settings.mattermost_token.get_secret_value(),
-            follower.on_event,
-            follower.catch_up,
+            on_event,
+            on_gap,
             ping_interval=self.ws_ping_interval,
         )
 

@@ -6,15 +6,22 @@ from the outbox row, which the server dedupes on for 30 s, and the row's deliver
 ``recovery`` finds it later; a channel is created once per incident, and only a channel the bot created is
 ever used (``incident_channel``). Edits send only the message, so the server keeps the post's props (the key
 among them).
+
+A channel creation or an invite that names a playbook task is reported back (``report``: a ``TaskDone``
+decided and committed like any event) once it is done, before its outbox entry is written off: a crash in
+between reports it again, which the core ignores. A direct message's links to the incident's posts are
+filled in here, from the batch's post ids.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from sev1bot.core import effects as fx
+from sev1bot.core.events import TaskDone
 from sev1bot.core.render import HEADER_MAX
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
@@ -28,6 +35,8 @@ from sev1bot.store.outbox import Batch, Delivered, OutboxEntry
 from sev1bot.store.store import Store
 
 log = logging.getLogger(__name__)
+
+Report = Callable[[str, TaskDone], Awaitable[object]]  # (incident id, what was done): the spine applies it
 
 
 class Delivery:
@@ -46,6 +55,7 @@ class Delivery:
         self.team = team
         self.users = users
         self.channel = channel
+        self.report: Report | None = None  # set once the spine, which is built on delivery, exists
 
     async def carry_out(
         self, entry: OutboxEntry, batch: Batch, acks: Acks, lookup: Lookup | None = None
@@ -57,10 +67,12 @@ class Delivery:
         match effect:
             case fx.CreateChannel():
                 await self._create_channel(batch, incident_id, effect)
+                await self._done(incident_id, effect.task)
             case fx.SetHeader(header):
                 await self.api.patch_channel(_channel(batch, incident_id), header=header[:HEADER_MAX])
-            case fx.Invite(usernames):
-                await self._invite(batch, incident_id, list(usernames))
+            case fx.Invite(usernames, task):
+                left_out = await self._invite(batch, incident_id, list(usernames))
+                await self._done(incident_id, task, left_out)
             case fx.Post():
                 await self._post(entry, effect, batch, acks, lookup)
             case fx.EditPost(ref, message):
@@ -70,7 +82,7 @@ class Delivery:
                     return
                 await self.api.patch_post(post_id, message=message)
             case fx.DirectMessage():
-                await self._direct(entry, effect, acks, lookup)
+                await self._direct(entry, self._linked(effect, batch), acks, lookup)
             case fx.Schedule(key, at):
                 self.timers.schedule(incident_id, key, at)
             case fx.Cancel(key):
@@ -82,7 +94,24 @@ class Delivery:
         if batch.channel_id is None:  # else created before a crash or retry
             batch.channel_id = await self.channel.create(incident_id, effect)
 
-    async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> None:
+    async def _done(self, incident_id: str, task: str | None, left_out: list[str] | None = None) -> None:
+        if task is not None and self.report is not None:
+            await self.report(incident_id, TaskDone(task, tuple(left_out or ())))
+
+    def _linked(self, effect: fx.DirectMessage, batch: Batch) -> fx.DirectMessage:
+        """The message with its links to the incident's posts filled in (to the channel if one is unknown:
+        delivered in order, a DM comes after the posts it names)."""
+        if not effect.links:
+            return effect
+
+        def url(ref: fx.PostRef) -> str:
+            post_id = batch.posts.get(ref)
+            return self.team.permalink(post_id) if post_id else self.team.channel_link(batch.channel_id or "")
+
+        return replace(effect, message=fx.fill_links(effect.message, effect.links, url))
+
+    async def _invite(self, batch: Batch, incident_id: str, usernames: list[str]) -> list[str]:
+        """Add the people among ``usernames`` to the channel; the names left out (warned about there)."""
         # Asked afresh each time: a deactivated account (or a bot) in the list would make the server refuse
         # the whole addition with 403, and the invite comes before the checklist, so the start would stall.
         found, missing = await self.users.people(usernames)
@@ -99,6 +128,7 @@ class Delivery:
         ):
             if names:
                 await self._not_invited(incident_id, channel_id, names, why)
+        return [*missing, *deactivated, *bots]
 
     async def _not_invited(self, incident_id: str, channel_id: str, names: list[str], why: str) -> None:
         log.warning("incident %s: not invited (%s): %s", incident_id, why, ", ".join(names))

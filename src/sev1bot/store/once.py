@@ -8,9 +8,10 @@ which is the right side to err on for "@ceo, the incident is still open".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, update
+from sqlalchemy import Connection, delete, select, update
 
 from sev1bot.core.times import require_utc
 from sev1bot.store.engine import insert_ignore
@@ -36,6 +37,17 @@ def release(conn: Connection, incident_id: str, key: str) -> bool:
         delete(sent).where(sent.c.incident_id == incident_id, sent.c.key == key, sent.c.post_id.is_(None))
     )
     return gone.rowcount == 1
+
+
+def keys_with_prefix(conn: Connection, incident_ids: Sequence[str], prefix: str) -> dict[str, set[str]]:
+    """Incident id -> the keys claimed for it that start with ``prefix`` (sent or being sent)."""
+    found: dict[str, set[str]] = {incident_id: set() for incident_id in incident_ids}
+    query = select(sent.c.incident_id, sent.c.key).where(
+        sent.c.incident_id.in_(list(incident_ids)), sent.c.key.startswith(prefix, autoescape=True)
+    )
+    for row in conn.execute(query):
+        found[row.incident_id].add(row.key)
+    return found
 
 
 def seen_request(conn: Connection, request_id: str, now: datetime) -> bool:

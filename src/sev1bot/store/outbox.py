@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from sev1bot.core.codec import dump_effect, load_effect
-from sev1bot.core.effects import EditPost, Effect, Post, PostRef
+from sev1bot.core.effects import DirectMessage, EditPost, Effect, Post, PostRef
 from sev1bot.core.times import require_utc
 from sev1bot.store.tables import outbox
 
@@ -92,7 +92,7 @@ def pending(
 
 
 def refs_of(entries: Sequence[OutboxEntry]) -> set[PostRef]:
-    """The posts these effects create, edit or reply to."""
+    """The posts these effects create, edit, reply to or link to."""
     refs: set[PostRef] = set()
     for entry in entries:
         effect = entry.effect
@@ -100,6 +100,8 @@ def refs_of(entries: Sequence[OutboxEntry]) -> set[PostRef]:
             refs.add(effect.ref)
         elif isinstance(effect, Post):
             refs.update(ref for ref in (effect.ref, effect.thread) if ref is not None)
+        elif isinstance(effect, DirectMessage):
+            refs.update(effect.links)
     return refs
 
 

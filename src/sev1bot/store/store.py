@@ -264,6 +264,19 @@ class Store:
             if state.id in playbooks  # one whose snapshot cannot be read is left out (and was logged)
         ]
 
+    def active_channels_with_sent(self, prefix: str) -> list[tuple[str, str, set[str]]]:
+        """Every active incident that has its channel: (incident id, channel id, the keys claimed for it that
+        start with ``prefix``), in one transaction: who has been welcomed, for instance."""
+        with self._tx() as conn:
+            query = (
+                select(incidents.c.id, incidents.c.channel_id)
+                .where(incidents.c.status == IncidentStatus.ACTIVE.value, incidents.c.channel_id.is_not(None))
+                .order_by(incidents.c.started_at, incidents.c.id)
+            )
+            channels = [(row.id, row.channel_id) for row in conn.execute(query)]
+            claimed = once.keys_with_prefix(conn, [incident_id for incident_id, _ in channels], prefix)
+        return [(incident_id, channel_id, claimed[incident_id]) for incident_id, channel_id in channels]
+
     def incident_by_channel_id(self, channel_id: str) -> IncidentState | None:
         with self._tx() as conn:
             found = load_incidents(conn, where=incidents.c.channel_id == channel_id)
