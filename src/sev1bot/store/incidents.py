@@ -9,7 +9,7 @@ rather than dropping entries. The customer clock's replies and ETAs are kept the
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -276,10 +276,7 @@ def load_incidents(
     entry_rows = _grouped(
         conn.execute(select(timeline).where(timeline.c.incident_id.in_(found)).order_by(timeline.c.seq))
     )
-    reply_rows, eta_rows = (
-        _grouped(conn.execute(select(t).where(t.c.incident_id.in_(found)).order_by(t.c.seq)))
-        for t in (customer_replies, etas)
-    )
+    clock = _clock_of(conn, found)
     states = []
     for head in heads:
         state = IncidentState(
@@ -308,13 +305,26 @@ def load_incidents(
             timeline=tuple(_entry(row) for row in entry_rows[head.id]),
             timers={row.key: row.due_at for row in timer_rows[head.id]},
             outage_started_at=head.outage_started_at,
-            customer_replies=tuple(
-                CustomerReply(at=row.at, by=row.by, item=row.item) for row in reply_rows[head.id]
-            ),
-            etas=tuple(Eta(given_at=row.given_at, by=row.by, eta=row.eta) for row in eta_rows[head.id]),
+            **clock[head.id],
         )
         states.append((state, int(head.version)))
     return states
+
+
+_CLOCK_LISTS: tuple[tuple[Table, str, Callable[[Row[Any]], object]], ...] = (
+    (customer_replies, "customer_replies", lambda r: CustomerReply(at=r.at, by=r.by, item=r.item)),
+    (etas, "etas", lambda r: Eta(given_at=r.given_at, by=r.by, eta=r.eta)),
+)
+
+
+def _clock_of(conn: Connection, found: list[str]) -> defaultdict[str, dict[str, Any]]:
+    """The customer replies and ETAs of the incidents ``found``, as IncidentState fields by incident id."""
+    clock: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+    for table, field, entry in _CLOCK_LISTS:
+        rows = conn.execute(select(table).where(table.c.incident_id.in_(found)).order_by(table.c.seq))
+        for incident_id, group in _grouped(rows).items():
+            clock[incident_id][field] = tuple(entry(row) for row in group)
+    return clock
 
 
 def _natural(key: str) -> list[tuple[int, int | str]]:
