@@ -400,6 +400,15 @@ def eta_passed(state: IncidentState, eta: datetime, now: datetime, calendar: Bus
     )
 
 
+def clock_done(state: IncidentState, event: EtaSet | OutageSince, calendar: BusinessCalendar) -> str:
+    """The answer to ``/sev1 eta`` and ``/sev1 since``, with the time as the bot read it."""
+    if isinstance(event, EtaSet):
+        given = state.etas[-1]
+        ahead = fmt_elapsed(given.eta - given.given_at)
+        return f"Done: the ETA is {fmt_when(given.eta, calendar)}, in {ahead}."
+    return f"Done: the outage began {fmt_when(state.outage_start, calendar)}; escalation counts from then."
+
+
 def since_post(actor: str, began: datetime, now: datetime, calendar: BusinessCalendar) -> str:
     return (
         f":clock1: **The outage began {fmt_near(began, now, calendar)}**, {fmt_elapsed(now - began)} ago "
