@@ -32,12 +32,20 @@ T = TypeVar("T")
 
 
 def fast_playbook(
-    directory: Path, escalate_after: str = "2s", repeat_every: str = "2s", deadlines: str | None = None
+    directory: Path,
+    escalate_after: str = "2s",
+    repeat_every: str = "2s",
+    deadlines: str | None = None,
+    customer_every: str | None = None,
 ) -> Path:
-    """The shipped playbook with its escalation (and optionally every deadline) shortened."""
+    """The shipped playbook with its escalation and optionally its customer clock (``updates.every``) and
+    every deadline shortened."""
     text = SHIPPED.read_text()
     text = text.replace("  after: 1h\n", f"  after: {escalate_after}\n")
     text = text.replace("  repeat_every: 1h\n", f"  repeat_every: {repeat_every}\n")
+    if customer_every is not None:
+        assert "\nupdates:\n  every: 30m\n" in text, "the shipped playbook's customer clock moved"
+        text = text.replace("\nupdates:\n  every: 30m\n", f"\nupdates:\n  every: {customer_every}\n")
     if deadlines is not None:
         text = re.sub(
             r"    (business_days: \d+|duration: 24h)\n",
