@@ -37,7 +37,8 @@ class TimelineEntry(BaseModel):
 
     at: datetime
     actor: str  # username, or BOT_ACTOR for the bot's own acts
-    # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
+    # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder,
+    # reply (to the customer), eta, since
     kind: str
     text: str
 
