@@ -298,14 +298,15 @@ def clock_lines(
     customer and the next reminder, the ETA (flagged once passed)."""
     lines: list[str] = []
     active = state.status is IncidentStatus.ACTIVE
+    replies = any(item.customer_update for stage in playbook.stages for item in stage.items)
     if state.outage_started_at is not None:
         ago = f", {fmt_elapsed(now - state.outage_started_at)} ago" if active else ""
         lines.append(f"**Outage began:** {fmt_near(state.outage_started_at, now, calendar)}{ago}")
-    if _customer_items(playbook) or state.customer_replies:
+    if replies or state.customer_replies:
         lines.append(_last_reply(state, now, calendar))
     if state.etas:
         lines.append(_eta_line(state, now, calendar))
-    elif active and _customer_items(playbook):
+    elif active and replies:
         lines.append("**ETA:** none given yet: `/sev1 eta <time>` records the one the customer is told.")
     return lines
 
