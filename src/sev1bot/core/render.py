@@ -495,6 +495,16 @@ _ITEM_VERB: dict[type[ItemEvent], str] = {
 }
 
 
+# What the events whose confirmation needs none of their fields did.
+_SAID: dict[type[Event], str] = {
+    StatusUpdate: "posted the update",
+    Resolved: "resolved the incident",
+    Reopened: "reopened the incident",
+    EtaSet: "set the ETA",
+    OutageSince: "set when the outage began",
+}
+
+
 def describe_event(event: Event) -> str:
     """What an event did, for a short confirmation: ``checked 2.3``, ``made @bob the owner``."""
     match event:
@@ -504,14 +514,8 @@ def describe_event(event: Event) -> str:
             return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
         case OwnerChanged(_, owner):
             return f"made {quiet(owner.strip().removeprefix('@'))} the owner"
-        case StatusUpdate():
-            return "posted the update"
-        case Resolved():
-            return "resolved the incident"
-        case Reopened():
-            return "reopened the incident"
-        case EtaSet() | OutageSince():
-            return "set the ETA" if isinstance(event, EtaSet) else "set when the outage began"
+        case StatusUpdate() | Resolved() | Reopened() | EtaSet() | OutageSince():
+            return _SAID[type(event)]
         case Started(customer=customer):
             return f"started the incident for {inline(customer)}"
         case TimerDue(key):
