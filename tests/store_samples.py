@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
+from sev1bot.core.state import (
+    CustomerReply,
+    Eta,
+    IncidentState,
+    IncidentStatus,
+    ItemState,
+    ItemStatus,
+    TimelineEntry,
+)
 from sev1bot.playbook.schema import Playbook
 
 T0 = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -59,6 +67,14 @@ def incident(n: int = 1, **changes: object) -> IncidentState:
         ),
         escalations_sent=0,
         timers={"escalation": T0 + timedelta(minutes=90), "reminder:2.1": T0 + timedelta(days=1)},
+        outage_started_at=(T0 - timedelta(minutes=40)).astimezone(CET),
+        customer_replies=(
+            CustomerReply(at=(T0 + timedelta(minutes=3)).astimezone(CET), by="bob", item="2.1"),
+        ),
+        etas=(
+            Eta(given_at=T0.astimezone(CET), by="alice", eta=(T0 + timedelta(hours=3)).astimezone(CET)),
+            Eta(given_at=T0 + timedelta(minutes=4), by="bob", eta=T0 + timedelta(hours=4)),
+        ),
     )
     return base.model_copy(update=changes)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from typing import get_args
 
 import pytest
@@ -28,14 +29,17 @@ from sev1bot.commands import (
 )
 from sev1bot.core.events import (
     Assigned,
+    EtaSet,
     ItemChecked,
     ItemSkipped,
     ItemUnchecked,
+    OutageSince,
     OwnerChanged,
     Reopened,
     Resolved,
     StatusUpdate,
 )
+from sev1bot.core.moments import Relative, WallClock
 from sev1bot.playbook.schema import Reactions
 
 ACTOR = "carol"  # who types the commands below
@@ -90,6 +94,13 @@ def parse(text: str) -> Command:
         ("resolve", Resolved(ACTOR, "")),
         ("resolve fixed in 9.11.2", Resolved(ACTOR, "fixed in 9.11.2")),
         ("reopen", Reopened(ACTOR)),
+        ("eta 17:30", EtaSet(ACTOR, WallClock(time(17, 30)))),
+        ("ETA  tomorrow 09:00", EtaSet(ACTOR, WallClock(time(9, 0), 1))),
+        ("eta 2h", EtaSet(ACTOR, Relative(timedelta(hours=2)))),
+        ("eta in 1h 30m", EtaSet(ACTOR, Relative(timedelta(minutes=90), ago=False))),
+        ("since 13:40", OutageSince(ACTOR, WallClock(time(13, 40)))),
+        ("since 45m", OutageSince(ACTOR, Relative(timedelta(minutes=45)))),
+        ("since yesterday 22:10", OutageSince(ACTOR, WallClock(time(22, 10), -1))),
         ("timeline", Timeline()),
         ("list", List()),
     ],
@@ -171,6 +182,15 @@ START_USAGE = "/sev1 start <customer> [summary]"
             "the note is too long (4001 characters; the limit is 4000)",
             "/sev1 resolve [note]",
         ),
+        ("eta", "eta needs a time, e.g. 17:30, 2h, 45m or tomorrow 09:00", "/sev1 eta <time>"),
+        ("eta soon", "'soon' is not a time; write e.g. 17:30", "/sev1 eta <time>"),
+        ("eta 17:30 CET", "leave out any time zone", "/sev1 eta <time>"),
+        ("eta 17:\u200b30", "'17:?30' contains invisible characters", "/sev1 eta <time>"),
+        ("eta \u0661\u0667:\u0663\u0660", "with the digits 0-9", "/sev1 eta <time>"),
+        ("eta " + "9" * 100, "is too long for a time", "/sev1 eta <time>"),
+        ("since", "since needs a time", "/sev1 since <time>"),
+        ("since 25:00", "hours go from 0 to 23", "/sev1 since <time>"),
+        ("since 1h1h", "is not a time", "/sev1 since <time>"),
         ("status now", "status takes no arguments", "/sev1 status"),
         ("reopen please", "reopen takes no arguments", "/sev1 reopen"),
         ("timeline 5", "timeline takes no arguments", "/sev1 timeline"),
@@ -212,6 +232,8 @@ def test_echoed_input_is_cut_short_and_made_printable() -> None:
         (StatusUpdate(ACTOR, "x"), True),
         (Resolved(ACTOR), True),
         (Reopened(ACTOR), True),
+        (EtaSet(ACTOR, Relative(timedelta(hours=1))), True),
+        (OutageSince(ACTOR, Relative(timedelta(hours=1))), True),
         (Timeline(), True),
     ],
 )
@@ -245,6 +267,8 @@ EXAMPLES = {
     "update": "update failover done",
     "resolve": "resolve fixed",
     "reopen": "reopen",
+    "eta": "eta 17:30",
+    "since": "since 45m",
     "timeline": "timeline",
     "list": "list",
     "help": "help",
@@ -262,6 +286,8 @@ TYPES: dict[str, type] = {
     "update": StatusUpdate,
     "resolve": Resolved,
     "reopen": Reopened,
+    "eta": EtaSet,
+    "since": OutageSince,
     "timeline": Timeline,
     "list": List,
     "help": Help,

@@ -29,6 +29,7 @@ from sev1bot.core import BusinessCalendar, channel_name, decide, render, start
 from sev1bot.core.effects import CreateChannel, EditPost, Effect, Post, PostRef, SetHeader, StageRoot
 from sev1bot.core.events import (
     Assigned,
+    EtaSet,
     Event,
     ItemChecked,
     ItemSkipped,
@@ -37,6 +38,7 @@ from sev1bot.core.events import (
     TaskDone,
     TimerDue,
 )
+from sev1bot.core.moments import parse_moment
 from sev1bot.durations import format_duration
 from sev1bot.playbook.loader import load_playbook, parse_playbook
 from sev1bot.playbook.reference import COMMAND, render_reference, stale_notes, undocumented_fields
@@ -71,6 +73,11 @@ EMOJI = {
     "warning": "⚠️",
     "alarm_clock": "⏰",
     "arrows_counterclockwise": "🔄",
+    "hourglass_flowing_sand": "⏳",
+    "hourglass": "⌛",
+    "dart": "🎯",
+    "clock1": "🕐",
+    "speech_balloon": "💬",
 }
 SHOWN_STAGES = 2  # stages shown with their threads open; the rest are summarised in one line
 WIDTH = 100
@@ -111,7 +118,8 @@ class Channel:
 
 def scenario(playbook: Playbook) -> Channel:
     """A Sev 1 one hour in: 1.1 and 1.2 checked by the bot as it did them, a few more items checked, one
-    skipped, one assigned, an update, the first CEO ping."""
+    skipped, one assigned, a reply to the customer and the reminder 30 minutes later, an ETA, an update, the
+    first CEO ping."""
     name = channel_name(T0, "Acme Corp")
     started = Started("inc-1", "alice", "Acme Corp", name, "Logins take over 30 s for every user")
     decision = start(started, playbook, T0, CALENDAR)
@@ -120,10 +128,13 @@ def scenario(playbook: Playbook) -> Channel:
     steps: list[tuple[int, Event]] = [
         (0, TaskDone("channel_created")),  # what delivery reports once the channel exists
         (0, TaskDone("leads_invited")),  # and once the leads are in it
-        (15, ItemChecked("bob", "1.3")),
+        (10, ItemChecked("bob", "1.3")),
+        (12, ItemChecked("bob", "1.4")),
         (21, Assigned("alice", "2.1", "carol")),
+        (25, EtaSet("alice", parse_moment("17:30"))),
         (33, ItemChecked("bob", "2.2")),
         (38, ItemSkipped("bob", "2.4")),
+        (42, TimerDue("customer")),
         (52, StatusUpdate("alice", "Slow queries on the Posts table; the customer's DBA is on the call.")),
         (60, TimerDue("escalation")),
     ]
@@ -265,7 +276,12 @@ def test_checklist_picture_shows_the_scenario(blocks: dict[str, str]) -> None:
     assert "~sev1-2026-03-10-acme-corp  ·  Sev 1: Acme Corp (2026-03-10)" in picture
     assert "Status: 🔴 Active, open 1h (since Tue 10 Mar 2026 14:00 UTC)" in picture
     assert "Escalation: the CEO (@ian.tien) pinged 1 time; next ping at 16:00 UTC if still open." in picture
-    assert "1 · Escalation — 3/4 done" in picture
+    assert "1 · Escalation — 4/4 done" in picture
+    assert "Last reply to the customer: 48m ago by @bob (1.4, 14:12 UTC)" in picture
+    assert "· the owner is reminded at 15:12 UTC" in picture
+    assert "ETA: 17:30 UTC, in 2h 30m (given by @alice)" in picture
+    assert "sev1bot  14:25 UTC\n  🎯 ETA 17:30 UTC, in 3h 5m (set by @alice)." in picture
+    assert "@alice ⏳ Acme Corp is waiting: no reply to the customer for 30m (the last by @bob)." in picture
     assert "2 · Data Gathering — 2/5 done (1 skipped)" in picture
     assert "✅ done by @bob at 14:33 UTC" in picture
     assert "✅ done by @sev1bot at 14:00 UTC" in picture  # 1.1 and 1.2, done_by_bot in the playbook

@@ -124,11 +124,16 @@ def assert_short_and_no_long_echo(message: str, text: str) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(["check", "uncheck", "skip", "assign", "owner", "update", "resolve"]), USER_TEXT)
+@given(
+    st.sampled_from(["check", "uncheck", "skip", "assign", "owner", "update", "resolve", "eta", "since"]),
+    USER_TEXT,
+)
 @example("assign", "2.3 @all")
 @example("owner", "@channel")
 @example("check", "9" * 500 + ".1")
 @example("update", "[click](http://e.vil) @here \u202e")
+@example("eta", "9999-12-31 23:59")
+@example("since", "8d")
 def test_any_command_is_applied_or_refused_with_a_short_safe_sentence(name: str, tail: str) -> None:
     text = f"{name} {tail}"
     try:

@@ -148,7 +148,7 @@ stages:
     # The anchor holder is not a playbook key; the merged item itself is fine and not a duplicate.
     assert [str(p) for p in problems] == [
         "merged.yaml:3:1: unknown key 'x-item' (allowed: id, title, description, roles, invite, escalation, "
-        "deadlines, resolution, permissions, reactions, stages)"
+        "updates, deadlines, resolution, permissions, reactions, stages)"
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from sev1bot.core.effects import Effect, ItemPost, Post, PostRef, StageRoot, StatusBoard
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus
+from sev1bot.core.state import CustomerReply, Eta, IncidentState, IncidentStatus, ItemState, ItemStatus
 from sev1bot.store import (
     ChannelIdTaken,
     ChannelNameTaken,
@@ -48,6 +48,10 @@ def test_round_trip_keeps_every_field_and_gives_utc(store: Store) -> None:
     assert loaded.started_at == T0  # the CET input is the same instant
     assert list(loaded.items) == ["1.1", "1.2", "1.3", "2.1"]
     assert loaded.items["1.3"].via == "reaction"
+    clock = [loaded.outage_started_at, *(r.at for r in loaded.customer_replies)]
+    clock += [t for e in loaded.etas for t in (e.given_at, e.eta)]
+    assert len(clock) == 6 and all(t is not None and t.tzinfo is UTC for t in clock)
+    assert loaded.outage_started_at == T0 - timedelta(minutes=40)
 
 
 def test_items_come_back_in_checklist_order(store: Store) -> None:
@@ -130,6 +134,35 @@ def test_timeline_is_append_only(store: Store) -> None:
     assert len(ids_after) == 4
     loaded = store.load(state.id)
     assert loaded is not None and loaded.timeline == longer.timeline
+
+
+def test_the_customer_clock_only_grows(store: Store) -> None:
+    state = incident()
+    store.create_incident(state, playbook())
+    reply = CustomerReply(at=T0 + timedelta(minutes=30), by="carol", item="2.1")
+    eta = Eta(given_at=T0 + timedelta(minutes=31), by="carol", eta=T0 + timedelta(hours=5))
+    store.update(
+        state.id,
+        lambda s: s.model_copy(
+            update={
+                "customer_replies": (*s.customer_replies, reply),
+                "etas": (*s.etas, eta),
+                "outage_started_at": T0 - timedelta(hours=2),
+            }
+        ),
+    )
+    loaded = store.load(state.id)
+    assert loaded is not None
+    assert loaded.customer_replies == (*state.customer_replies, reply)
+    assert loaded.etas == (*state.etas, eta) and loaded.outage_start == T0 - timedelta(hours=2)
+    with pytest.raises(Conflict, match="rewrites the customer replies"):
+        store.update(state.id, lambda s: s.model_copy(update={"customer_replies": (reply,)}))
+    with pytest.raises(Conflict, match="rewrites the ETAs"):
+        store.update(state.id, lambda s: s.model_copy(update={"etas": s.etas[:-1]}))
+    assert store.load(state.id) == loaded and version(store, state.id) == 2
+    store.update(state.id, lambda s: s.model_copy(update={"outage_started_at": None}))
+    cleared = store.load(state.id)
+    assert cleared is not None and cleared.outage_start == cleared.started_at
 
 
 def test_stale_state_is_a_conflict_not_a_lost_entry(store: Store) -> None:

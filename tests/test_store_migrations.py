@@ -89,6 +89,7 @@ def test_upgrade_keeps_existing_data(db_url: str) -> None:
         assert store.load_playbook("old-1") == playbook()
         assert not store.claim("old-1", "escalation:1")
         assert store.acquire_lease("leader", "a", timedelta(seconds=5), T0) == 1  # the new table works
+        assert state.outage_started_at is None and state.customer_replies == () and state.etas == ()
         store.migrate()  # idempotent
         assert store.load("old-1") == state
 

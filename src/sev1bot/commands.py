@@ -2,6 +2,8 @@
 
 A command that changes an incident comes out as the core's own event (``check 2.3`` typed by alice is
 ``ItemChecked("alice", "2.3")``); the others (start, status, timeline, list, help) have types of their own.
+Times (``eta 17:30``, ``since 45m``) are parsed by :mod:`sev1bot.core.moments` into plain data; the core
+reads them at its own now, in the bot's time zone.
 
 Pure and total: any text yields a command or a ``UsageError`` whose message is short, says what is wrong and
 never echoes more than a 30-character, printable-only snippet of the input (it is shown back in chat).
@@ -20,14 +22,17 @@ from dataclasses import dataclass
 
 from sev1bot.core.events import (
     Assigned,
+    EtaSet,
     ItemChecked,
     ItemSkipped,
     ItemUnchecked,
+    OutageSince,
     OwnerChanged,
     Reopened,
     Resolved,
     StatusUpdate,
 )
+from sev1bot.core.moments import EXAMPLES, Moment, MomentError, parse_moment
 from sev1bot.core.text import ZWJ, is_invisible
 from sev1bot.playbook.schema import Reactions
 
@@ -66,7 +71,16 @@ class Help:
 
 # Commands that change an incident are the core's own events, with the person who typed them as the actor.
 Change = (
-    ItemChecked | ItemUnchecked | ItemSkipped | Assigned | OwnerChanged | StatusUpdate | Resolved | Reopened
+    ItemChecked
+    | ItemUnchecked
+    | ItemSkipped
+    | Assigned
+    | OwnerChanged
+    | StatusUpdate
+    | Resolved
+    | Reopened
+    | EtaSet
+    | OutageSince
 )
 Command = Start | Status | Timeline | List | Help | Change
 
@@ -227,6 +241,23 @@ def _reopen(rest: str, usage: str, actor: str) -> Command:
     return Reopened(actor)
 
 
+def _moment(rest: str, usage: str, name: str) -> Moment:
+    if not rest:
+        raise UsageError(f"{name} needs a time, {EXAMPLES}", usage)
+    try:
+        return parse_moment(rest)
+    except MomentError as exc:
+        raise UsageError(str(exc), usage) from None
+
+
+def _eta(rest: str, usage: str, actor: str) -> Command:
+    return EtaSet(actor, _moment(rest, usage, "eta"))
+
+
+def _since(rest: str, usage: str, actor: str) -> Command:
+    return OutageSince(actor, _moment(rest, usage, "since"))
+
+
 def _no_arguments(command: Command, name: str) -> Parser:
     def parse(rest: str, usage: str, actor: str) -> Command:
         if rest:
@@ -286,6 +317,18 @@ _SPECS: dict[str, _Spec] = {
         _owner,
     ),
     "update": _Spec("/sev1 update <text>", "Post a status update and add it to the timeline.", _update),
+    "eta": _Spec(
+        "/sev1 eta <time>",
+        "Record the anticipated resolution the customer is told: `17:30` (the next one), `2h`, "
+        "`tomorrow 09:00`, in the bot's time zone. Shown on the board and flagged once passed.",
+        _eta,
+    ),
+    "since": _Spec(
+        "/sev1 since <time>",
+        "Say when the outage really began: `13:40` (the latest one) or `45m` (45 minutes ago), at most 7 "
+        "days back. Escalation to the CEO counts from then.",
+        _since,
+    ),
     "resolve": _Spec(
         "/sev1 resolve [note]", "Resolve the incident; starts the post-incident deadlines.", _resolve
     ),
@@ -353,5 +396,6 @@ def help_text(reactions: Reactions | None = None) -> str:
         f"{rows}\n\n"
         "Items are numbered `stage.item` as on the checklist, e.g. `2.3` is the third item of stage 2. "
         f"Reacting to an item's post also works: {check} checks it, {skip} skips it. "
-        "Usernames may be written with or without `@`."
+        "Usernames may be written with or without `@`. Checking an item marked as a reply to the customer "
+        "records the reply; the owner is reminded when the customer has waited too long."
     )

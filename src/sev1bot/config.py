@@ -36,7 +36,8 @@ ENV_VARS: dict[str, str] = {
     "SEV1BOT_LISTEN": "host:port the HTTP endpoint listens on, default 0.0.0.0:8080",
     "SEV1BOT_PUBLIC_URL": "required; base URL Mattermost uses to reach the bot, e.g. http://sev1bot:8080",
     "SEV1BOT_PLAYBOOKS": "file or directory of playbooks, default playbooks/",
-    "SEV1BOT_TIMEZONE": "IANA time zone for business days and deadlines, default UTC",
+    "SEV1BOT_TIMEZONE": "IANA time zone for business days, deadlines and the times people type "
+    "(`/sev1 eta 17:30`, `/sev1 since 13:40`), default UTC",
     "SEV1BOT_HOLIDAYS_COUNTRY": "optional country code whose public holidays are not business days, e.g. US",
     "SEV1BOT_HOLIDAYS": "optional extra non-business dates, comma-separated YYYY-MM-DD",
     "SEV1BOT_COMMAND_TOKEN": "optional, secret; token of a /sev1 command made by hand (skips registration)",

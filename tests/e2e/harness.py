@@ -40,17 +40,22 @@ def fast_playbook(
     escalate_after: str = "2s",
     repeat_every: str = "2s",
     deadlines: str | None = None,
+    customer_every: str | None = None,
     *,
     bot_tasks: bool = False,
 ) -> Path:
-    """The shipped playbook with its escalation (and optionally every deadline) shortened; with
-    ``bot_tasks`` the bot checks the items it carries out itself (1.1 and 1.2), as shipped."""
+    """The shipped playbook with its escalation and optionally its customer clock (``updates.every``) and
+    every deadline shortened; with ``bot_tasks`` the bot checks the items it carries out itself (1.1 and
+    1.2), as shipped."""
     text = SHIPPED.read_text()
     if not bot_tasks:
         text, found = re.subn(r"^ +done_by_bot: .*\n", "", text, flags=re.MULTILINE)
         assert found, "the shipped playbook declares no done_by_bot items any more: drop bot_tasks"
     text = text.replace("  after: 1h\n", f"  after: {escalate_after}\n")
     text = text.replace("  repeat_every: 1h\n", f"  repeat_every: {repeat_every}\n")
+    if customer_every is not None:
+        assert "\nupdates:\n  every: 30m\n" in text, "the shipped playbook's customer clock moved"
+        text = text.replace("\nupdates:\n  every: 30m\n", f"\nupdates:\n  every: {customer_every}\n")
     if deadlines is not None:
         text = re.sub(
             r"    (business_days: \d+|duration: 24h)\n",

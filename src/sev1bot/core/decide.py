@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sev1bot.core import render
+from sev1bot.core import customer_clock, render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
     Cancel,
@@ -101,6 +101,7 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
     plan.log(event.actor, "started", f"started the incident for {customer}")
     if playbook.escalation is not None:
         plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
+    customer_clock.on_start(plan)
     state = plan.state
     # What the bot does itself is checked when delivery reports it done (TaskDone), not here, although the
     # outbox's order would keep the check from showing before the channel and the invite: an invite may
@@ -171,9 +172,9 @@ def decide_in_turn(
 
 
 def _decide(plan: Plan, event: Event) -> Decision:
-    state, playbook = plan.state, plan.playbook
-    if state.playbook_id != playbook.id:
-        raise ValueError(f"incident {state.id} runs playbook {state.playbook_id!r}, not {playbook.id!r}")
+    _same_playbook(plan)
+    if customer_clock.handles(event):
+        return _clock(plan, event)
     match event:
         case Started():
             raise CoreError("This incident has already started.")
@@ -206,6 +207,21 @@ def _from_the_adapter(plan: Plan, event: TimerDue | ChannelNamed | TaskDone | Me
             _task_done(plan, task, left_out)
         case MemberJoined(username):
             _welcome(plan, username)
+
+
+def _same_playbook(plan: Plan) -> None:
+    state, playbook = plan.state, plan.playbook
+    if state.playbook_id != playbook.id:
+        raise ValueError(f"incident {state.id} runs playbook {state.playbook_id!r}, not {playbook.id!r}")
+
+
+def _clock(plan: Plan, event: Event) -> Decision:
+    """The customer clock's commands and timers (core/customer_clock.py)."""
+    try:
+        customer_clock.apply(plan, event)
+    except customer_clock.ClockRefusal as exc:
+        raise CoreError(str(exc)) from None
+    return Decision(plan.state, plan.effects)
 
 
 _STATUS_AFTER: dict[type[ItemEvent], ItemStatus] = {
@@ -312,6 +328,8 @@ def _set_item(plan: Plan, actor: str, ref: str, status: ItemStatus, via: str) ->
         EditPost(ItemPost(key), render.item_post(plan.state, playbook, key, plan.calendar)),
         EditPost(StageRoot(stage), render.stage_root(plan.state, playbook, stage)),
     )
+    if status is ItemStatus.DONE:
+        customer_clock.on_checked(plan, actor, key)
     resolves = {playbook.item_key(ref) for ref in playbook.resolution.items}
     if status is ItemStatus.DONE and key in resolves and resolved_at is None:
         _resolve(plan, actor, "", via=key)
@@ -406,6 +424,7 @@ def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
     plan.log(actor, "resolved", f"resolved by checking {via}" if via else note.strip()[:UPDATE_MAX])
     if ESCALATION in plan.state.timers:
         plan.emit(Cancel(ESCALATION))
+    customer_clock.on_resolve(plan)
     assert plan.state.resolved_at is not None
     lines: list[str] = []
     for deadline in plan.playbook.deadlines:
@@ -427,8 +446,9 @@ def _reopen(plan: Plan, actor: str) -> None:
     plan.cancel_where(DEADLINE_PREFIX)
     next_ping = None
     if plan.playbook.escalation is not None:
-        next_ping = next_slot_after(plan.state.started_at, plan.playbook.escalation, plan.now)[1]
+        next_ping = next_slot_after(plan.state.outage_start, plan.playbook.escalation, plan.now)[1]
         plan.emit(Schedule(ESCALATION, next_ping))
+    customer_clock.on_reopen(plan)
     plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
     plan.refresh_board()
     plan.emit(Post(render.reopen_post(actor, next_ping, plan.calendar)))

@@ -1,7 +1,8 @@
 """What happens with time: escalation pings while an incident is open, deadline reminders once it is resolved.
 
-Escalation pings are due at ``started_at + after + k * repeat_every`` (k = 0, 1, ...). A timer that fires late
-(the bot was down) sends ONE catch-up ping for the latest slot that has passed, never one per missed slot.
+Escalation pings are due at ``outage_start + after + k * repeat_every`` (k = 0, 1, ...), the outage's start
+being the incident's unless someone said otherwise (``/sev1 since``). A timer that fires late (the bot was
+down) sends ONE catch-up ping for the latest slot that has passed, never one per missed slot.
 
 Deadlines are counted from ``resolved_at``: ``business_days`` with the :class:`BusinessCalendar`, ``duration``
 in calendar time. Each open deadline has a "soon" timer (``due - remind_before``) and a "due" timer; after it
@@ -219,7 +220,7 @@ def _escalate(plan: Plan) -> None:
     state, escalation, now = plan.state, plan.playbook.escalation, plan.now
     if escalation is None or state.status is IncidentStatus.RESOLVED:
         return
-    k = latest_slot(state.started_at, escalation, now)
+    k = latest_slot(state.outage_start, escalation, now)
     pinged = k is not None and k >= state.escalations_sent
     if k is not None and pinged:
         first = state.escalations_sent == 0
@@ -237,7 +238,7 @@ def _escalate(plan: Plan) -> None:
                 if plan.playbook.item(key).customer_update:
                     item_text = render.item_post(plan.state, plan.playbook, key, plan.calendar)
                     plan.emit(EditPost(ItemPost(key), item_text))
-    plan.emit(Schedule(ESCALATION, next_slot_after(state.started_at, escalation, now)[1]))
+    plan.emit(Schedule(ESCALATION, next_slot_after(state.outage_start, escalation, now)[1]))
     if pinged:
         plan.refresh_board()
 

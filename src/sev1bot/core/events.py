@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sev1bot.core.moments import Moment
+
 
 @dataclass(frozen=True)
 class Started:
@@ -68,6 +70,22 @@ class Reopened:
 
 
 @dataclass(frozen=True)
+class EtaSet:
+    """``/sev1 eta 17:30``: the anticipated resolution, as typed (the core reads it at its own now)."""
+
+    actor: str
+    when: Moment
+
+
+@dataclass(frozen=True)
+class OutageSince:
+    """``/sev1 since 13:40``: when the outage really began, as typed."""
+
+    actor: str
+    when: Moment
+
+
+@dataclass(frozen=True)
 class TimerDue:
     key: str
 
@@ -109,6 +127,8 @@ Event = (
     | StatusUpdate
     | Resolved
     | Reopened
+    | EtaSet
+    | OutageSince
     | TimerDue
     | ChannelNamed
     | TaskDone

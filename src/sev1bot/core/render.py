@@ -14,12 +14,14 @@ from sev1bot.core.effects import post_link
 from sev1bot.core.events import (
     Assigned,
     ChannelNamed,
+    EtaSet,
     Event,
     ItemChecked,
     ItemEvent,
     ItemSkipped,
     ItemUnchecked,
     MemberJoined,
+    OutageSince,
     OwnerChanged,
     Reopened,
     Resolved,
@@ -28,7 +30,7 @@ from sev1bot.core.events import (
     TaskDone,
     TimerDue,
 )
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemStatus
+from sev1bot.core.state import CustomerReply, IncidentState, IncidentStatus, ItemStatus
 from sev1bot.core.text import mention, neutralize, one_line, quiet
 from sev1bot.durations import format_duration
 from sev1bot.playbook.schema import Deadline, Playbook
@@ -39,6 +41,7 @@ PURPOSE_MAX = 250
 NEXT_ITEMS = 3
 TIMELINE_ENTRIES = 60  # the newest ones; older entries are counted, not shown
 ESCALATION_KEY = "escalation"  # the timer key, as in core.escalation (which imports this module)
+CUSTOMER_KEY = "customer"  # the customer clock's reminder timer, as in core.customer_clock
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MARK = {ItemStatus.DONE: ":white_check_mark:", ItemStatus.SKIPPED: ":fast_forward:"}
@@ -232,6 +235,7 @@ def status_board(
     update = last_update(state, calendar)
     if update:
         lines.append(update)
+    lines += clock_lines(state, playbook, now, calendar)
     if playbook.escalation is not None:
         lines.append(f"**Escalation:** {_escalation_state(state, playbook, calendar)}")
     if state.status is IncidentStatus.RESOLVED and dues:
@@ -273,6 +277,149 @@ def resolution_post(
 def reopen_post(actor: str, next_ping: datetime | None, calendar: BusinessCalendar) -> str:
     text = f":arrows_counterclockwise: **Reopened** by {mention(actor)}. Deadline reminders are paused"
     return text + (f"; the next escalation ping is at {fmt_time(next_ping, calendar)}." if next_ping else ".")
+
+
+# -- the customer clock ----------------------------------------------------------------------------
+
+
+def fmt_near(moment: datetime, now: datetime, calendar: BusinessCalendar) -> str:
+    """``17:30 UTC`` on the local day of ``now``, else with the date: ``Wed 11 Mar 2026 09:00 UTC``."""
+    return (
+        fmt_time(moment, calendar)
+        if calendar.local(moment).date() == calendar.local(now).date()
+        else (fmt_when(moment, calendar))
+    )
+
+
+def _customer_items(playbook: Playbook) -> list[str]:
+    keys: list[str] = playbook.keys()
+    return [key for key in keys if playbook.item(key).customer_update]
+
+
+def clock_lines(
+    state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar
+) -> list[str]:
+    """The board's lines of the customer clock: when the outage began (if said), the last reply to the
+    customer and the next reminder, the ETA (flagged once passed)."""
+    lines: list[str] = []
+    active = state.status is IncidentStatus.ACTIVE
+    replies = any(item.customer_update for stage in playbook.stages for item in stage.items)
+    if state.outage_started_at is not None:
+        ago = f", {fmt_elapsed(now - state.outage_started_at)} ago" if active else ""
+        lines.append(f"**Outage began:** {fmt_near(state.outage_started_at, now, calendar)}{ago}")
+    if replies or state.customer_replies:
+        lines.append(_last_reply(state, now, calendar))
+    if state.etas:
+        lines.append(_eta_line(state, now, calendar))
+    elif active and replies:
+        lines.append("**ETA:** none given yet: `/sev1 eta <time>` records the one the customer is told.")
+    return lines
+
+
+def _last_reply(state: IncidentState, now: datetime, calendar: BusinessCalendar) -> str:
+    if state.customer_replies:
+        last = state.customer_replies[-1]
+        text = (
+            f"**Last reply to the customer:** {fmt_elapsed(now - last.at)} ago by {quiet(last.by)} "
+            f"({last.item}, {fmt_near(last.at, now, calendar)})"
+        )
+    else:
+        text = "**Last reply to the customer:** none yet"
+    due = state.timers.get(CUSTOMER_KEY)
+    if due is not None and state.status is IncidentStatus.ACTIVE:
+        text += f" · the owner is reminded at {fmt_near(due, now, calendar)} if none goes out"
+    return text
+
+
+def _eta_line(state: IncidentState, now: datetime, calendar: BusinessCalendar) -> str:
+    given = state.etas[-1]
+    when = fmt_near(given.eta, now, calendar)
+    if state.status is not IncidentStatus.ACTIVE:
+        return f"**ETA:** {when} (given by {quiet(given.by)})"
+    if given.eta <= now:
+        return (
+            f"**ETA:** {when} :warning: **passed {fmt_elapsed(now - given.eta)} ago**: tell the customer "
+            "a new one and set it with `/sev1 eta <time>`"
+        )
+    earlier = f"; {len(state.etas) - 1} earlier" if len(state.etas) > 1 else ""
+    return f"**ETA:** {when}, in {fmt_elapsed(given.eta - now)} (given by {quiet(given.by)}{earlier})"
+
+
+def _next_reply_item(state: IncidentState, playbook: Playbook) -> str | None:
+    return next((k for k in _customer_items(playbook) if state.items[k].status is ItemStatus.OPEN), None)
+
+
+def customer_reminder(
+    state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar
+) -> str:
+    """The reminder to the owner that the customer is waiting."""
+    if state.customer_replies:
+        last = state.customer_replies[-1]
+        waited = f"no reply to the customer for {fmt_elapsed(now - last.at)} (the last by {quiet(last.by)})"
+    else:
+        waited = (
+            f"no reply to the customer since the incident began {fmt_elapsed(now - state.started_at)} ago"
+        )
+    lines = [
+        f"{mention(state.owner)} :hourglass_flowing_sand: **{one_line(state.customer, 200)} is waiting**: "
+        f"{waited}."
+    ]
+    key = _next_reply_item(state, playbook)
+    check = f" and check {key} once it is sent" if key else ""
+    eta = (
+        f"the ETA ({fmt_near(state.etas[-1].eta, now, calendar)})"
+        if state.etas
+        else "an ETA (`/sev1 eta <time>`)"
+    )
+    lines.append(f"Reply with {eta}{check}.")
+    return "\n".join(lines)
+
+
+def customer_reply_dm(
+    state: IncidentState, playbook: Playbook, reply: CustomerReply, now: datetime, calendar: BusinessCalendar
+) -> str:
+    """What the escalation contacts hear of each reply once the CEO rule applies."""
+    title = playbook.item(reply.item).title
+    eta = (
+        f"the ETA is {fmt_near(state.etas[-1].eta, now, calendar)}"
+        if state.etas
+        else "no ETA has been given yet"
+    )
+    return (
+        f":speech_balloon: **Reply to {one_line(state.customer, 200)}**: {quiet(reply.by)} checked "
+        f"{reply.item} {title} at {fmt_time(reply.at, calendar)}; {eta}. The outage has lasted "
+        f"{fmt_elapsed(now - state.outage_start)} (owner {quiet(state.owner)}, ~{state.channel_name})."
+    )
+
+
+def eta_post(actor: str, eta: datetime, now: datetime, calendar: BusinessCalendar) -> str:
+    return (
+        f":dart: **ETA** {fmt_near(eta, now, calendar)}, in {fmt_elapsed(eta - now)} (set by {quiet(actor)})."
+    )
+
+
+def eta_passed(state: IncidentState, eta: datetime, now: datetime, calendar: BusinessCalendar) -> str:
+    late = f" {fmt_elapsed(now - eta)} ago" if now - eta >= timedelta(minutes=1) else ""
+    return (
+        f"{mention(state.owner)} :hourglass: **The ETA {fmt_near(eta, now, calendar)} has passed{late}.** "
+        "Tell the customer a new one and set it with `/sev1 eta <time>`."
+    )
+
+
+def clock_done(state: IncidentState, event: EtaSet | OutageSince, calendar: BusinessCalendar) -> str:
+    """The answer to ``/sev1 eta`` and ``/sev1 since``, with the time as the bot read it."""
+    if isinstance(event, EtaSet):
+        given = state.etas[-1]
+        ahead = fmt_elapsed(given.eta - given.given_at)
+        return f"Done: the ETA is {fmt_when(given.eta, calendar)}, in {ahead}."
+    return f"Done: the outage began {fmt_when(state.outage_start, calendar)}; escalation counts from then."
+
+
+def since_post(actor: str, began: datetime, now: datetime, calendar: BusinessCalendar) -> str:
+    return (
+        f":clock1: **The outage began {fmt_near(began, now, calendar)}**, {fmt_elapsed(now - began)} ago "
+        f"(said {quiet(actor)}); escalation counts from then."
+    )
 
 
 def _next_items(state: IncidentState, playbook: Playbook) -> tuple[int, str]:
@@ -362,9 +509,11 @@ def escalation_ping(state: IncidentState, playbook: Playbook, now: datetime) -> 
     who = " ".join(mention(u) for u in dict.fromkeys([*people, state.owner]))
     lines = [
         f"{who} :rotating_light: **The Sev 1 for {one_line(state.customer, 200)} has been open for "
-        f"{fmt_elapsed(now - state.started_at)}.** The {notify_titles(playbook)} must be looped into "
+        f"{fmt_elapsed(now - state.outage_start)}.** The {notify_titles(playbook)} must be looped into "
         "customer replies."
     ]
+    if state.outage_started_at is not None:
+        lines[0] += " (Counted from the outage's start, as given with `/sev1 since`.)"
     stage = current_stage(state, playbook)
     count, shown = _next_items(state, playbook)
     if stage is not None:
@@ -373,7 +522,7 @@ def escalation_ping(state: IncidentState, playbook: Playbook, now: datetime) -> 
 
 
 def escalation_dm(state: IncidentState, playbook: Playbook, now: datetime) -> str:
-    elapsed = fmt_elapsed(now - state.started_at)
+    elapsed = fmt_elapsed(now - state.outage_start)
     return (
         f":rotating_light: The Sev 1 for {one_line(state.customer, 200)} has been open for {elapsed} "
         f"(owner {quiet(state.owner)}). As {notify_titles(playbook)} you must be looped into customer "
@@ -479,6 +628,16 @@ def _describe_report(event: TimerDue | ChannelNamed | TaskDone | MemberJoined) -
             return "noted what happened in the channel"
 
 
+# What the events whose confirmation needs none of their fields did.
+_SAID: dict[type[Event], str] = {
+    StatusUpdate: "posted the update",
+    Resolved: "resolved the incident",
+    Reopened: "reopened the incident",
+    EtaSet: "set the ETA",
+    OutageSince: "set when the outage began",
+}
+
+
 def describe_event(event: Event) -> str:
     """What an event did, for a short confirmation: ``checked 2.3``, ``made @bob the owner``."""
     match event:
@@ -488,12 +647,8 @@ def describe_event(event: Event) -> str:
             return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
         case OwnerChanged(_, owner):
             return f"made {quiet(owner.strip().removeprefix('@'))} the owner"
-        case StatusUpdate():
-            return "posted the update"
-        case Resolved():
-            return "resolved the incident"
-        case Reopened():
-            return "reopened the incident"
+        case StatusUpdate() | Resolved() | Reopened() | EtaSet() | OutageSince():
+            return _SAID[type(event)]
         case Started(customer=customer):
             return f"started the incident for {inline(customer)}"
         case TimerDue() | ChannelNamed() | TaskDone() | MemberJoined():

@@ -37,9 +37,30 @@ class TimelineEntry(BaseModel):
 
     at: datetime
     actor: str  # username, or BOT_ACTOR for the bot's own acts
-    # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder
+    # started, checked, unchecked, skipped, assigned, owner, update, resolved, reopened, escalated, reminder,
+    # reply (to the customer), eta, since
     kind: str
     text: str
+
+
+class CustomerReply(BaseModel):
+    """A reply to the customer, recorded when an item marked ``customer_update`` is checked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    by: str  # who checked the item
+    item: str  # its key, "stage.item"
+
+
+class Eta(BaseModel):
+    """An anticipated resolution time, as given with ``/sev1 eta``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    given_at: datetime
+    by: str
+    eta: datetime
 
 
 class IncidentState(BaseModel):
@@ -61,3 +82,13 @@ class IncidentState(BaseModel):
     timeline: tuple[TimelineEntry, ...] = ()
     escalations_sent: int = 0
     timers: dict[str, datetime] = Field(default_factory=dict, description="Pending timers: key -> due time.")
+    # The customer clock: when the outage really began if someone said (/sev1 since), the replies to the
+    # customer and every ETA given, the current one last. The two lists only grow.
+    outage_started_at: datetime | None = None
+    customer_replies: tuple[CustomerReply, ...] = ()
+    etas: tuple[Eta, ...] = ()
+
+    @property
+    def outage_start(self) -> datetime:
+        """When the outage began: as said with ``/sev1 since``, else when the incident was started."""
+        return self.outage_started_at or self.started_at

@@ -37,6 +37,7 @@ NOTES: dict[tuple[str, str], str] = {
     ("Playbook", "description"): "Free text about the playbook, for the people who maintain it.",
     ("Playbook", "roles"): "The people the playbook needs, by role id (e.g. `ceo`). See [Role](#role).",
     ("Playbook", "escalation"): "Pings while an incident stays open; leave it out for none.",
+    ("Playbook", "updates"): "How often the customer must hear from the incident.",
     ("Playbook", "deadlines"): "Due dates counted from resolution, each met by checking one item.",
     ("Playbook", "resolution"): "What resolves an incident.",
     ("Playbook", "permissions"): "Who may run the commands that change who is in charge.",

@@ -56,7 +56,9 @@ class Item(Strict):
     )
     customer_update: bool = Field(
         default=False,
-        description="A reply to the customer: the CEO rule applies past the escalation threshold.",
+        description="A reply to the customer: checking it records a reply (who, when) that restarts the "
+        "`updates.every` clock, and past the escalation threshold the CEO rule applies and each reply is "
+        "sent to the escalation contacts by direct message.",
     )
     done_by_bot: BotTask | None = Field(
         default=None,
@@ -85,6 +87,16 @@ class Escalation(Strict):
     after: Duration
     repeat_every: PositiveDuration
     notify: list[str] = Field(min_length=1, description="Role ids to mention and message.")
+
+
+class Updates(Strict):
+    """How often the people outside the incident hear from it."""
+
+    every: PositiveDuration | None = Field(
+        default=None,
+        description="The owner is reminded that the customer is waiting when no reply to the customer "
+        "(a checked `customer_update` item) has gone out for this long; leave it out for no reminders.",
+    )
 
 
 class Deadline(Strict):
@@ -138,6 +150,7 @@ class Playbook(Strict):
         default_factory=list, description="Role ids invited to every new incident channel."
     )
     escalation: Escalation | None = None
+    updates: Updates = Field(default_factory=Updates)
     deadlines: list[Deadline] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
     permissions: Permissions = Field(default_factory=Permissions)

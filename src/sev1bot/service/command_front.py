@@ -20,7 +20,7 @@ from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import CoreError
 from sev1bot.core.escalation import deadline_dues
-from sev1bot.core.events import Assigned, OwnerChanged
+from sev1bot.core.events import Assigned, EtaSet, OutageSince, OwnerChanged
 from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.core.times import Clock
@@ -165,6 +165,8 @@ class CommandFront:
         decision = await self.spine.apply(incident.id, command)
         if decision is None or not decision.effects:
             return "Nothing to change: that is already so."
+        if isinstance(command, EtaSet | OutageSince):  # say how the time was read
+            return render.clock_done(decision.state, command, self.calendar)
         return f"Done: {render.describe_event(command)}."
 
     async def _not_a_person(self, command: Assigned | OwnerChanged) -> str | None:

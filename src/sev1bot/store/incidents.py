@@ -3,23 +3,31 @@
 The row of ``incidents`` carries a ``version`` bumped on every save. The timeline is append-only: entry ``n``
 of ``IncidentState.timeline`` is the row with ``seq = n``, and a save only inserts the entries past the last
 stored one. A new state whose timeline is shorter than, or differs from, the one it replaces raises Conflict
-rather than dropping entries.
+rather than dropping entries. The customer clock's replies and ETAs are kept the same way.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, select, update
 
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
+from sev1bot.core.state import (
+    CustomerReply,
+    Eta,
+    IncidentState,
+    IncidentStatus,
+    ItemState,
+    ItemStatus,
+    TimelineEntry,
+)
 from sev1bot.core.times import require_utc
 from sev1bot.playbook.schema import Playbook
 from sev1bot.store.errors import Conflict, IncidentNotFound
-from sev1bot.store.tables import incidents, items, timeline, timers
+from sev1bot.store.tables import customer_replies, etas, incidents, items, timeline, timers
 
 # Statements made once: building and keying a statement cost SQLAlchemy more than running it, on the path
 # every reaction takes. The values come with the parameters (the SET clause is made from their names).
@@ -51,6 +59,7 @@ def _scalar_row(state: IncidentState) -> dict[str, Any]:
         "started_at": _aware(state.started_at, f"{where} started_at"),
         "resolved_at": _aware(state.resolved_at, f"{where} resolved_at"),
         "escalations_sent": state.escalations_sent,
+        "outage_started_at": _aware(state.outage_started_at, f"{where} outage_started_at"),
     }
 
 
@@ -89,6 +98,48 @@ def _timeline_row(state: IncidentState, seq: int, entry: TimelineEntry) -> dict[
     }
 
 
+def _reply_row(state: IncidentState, seq: int, reply: CustomerReply) -> dict[str, Any]:
+    at = require_utc(reply.at, f"incident {state.id!r} customer reply {seq}")
+    return {"incident_id": state.id, "seq": seq, "at": at, "by": reply.by, "item": reply.item}
+
+
+def _eta_row(state: IncidentState, seq: int, eta: Eta) -> dict[str, Any]:
+    where = f"incident {state.id!r} ETA {seq}"
+    return {
+        "incident_id": state.id,
+        "seq": seq,
+        "given_at": require_utc(eta.given_at, f"{where} given_at"),
+        "by": eta.by,
+        "eta": require_utc(eta.eta, f"{where} eta"),
+    }
+
+
+def _appended(old: tuple[Any, ...], new: tuple[Any, ...], what: str, incident_id: str) -> range:
+    """The positions of the entries ``new`` adds to ``old``; Conflict if it drops or changes any."""
+    n = len(old)
+    if len(new) < n or any(a is not b and a != b for a, b in zip(old, new[:n], strict=True)):
+        raise Conflict(f"incident {incident_id!r}: the new state rewrites the {what}; it may only append")
+    return range(n, len(new))
+
+
+Rows = list[dict[str, Any]]
+
+
+def _clock_rows(new: IncidentState, old: IncidentState | None = None) -> list[tuple[Table, Rows]]:
+    """The rows of the customer replies and ETAs ``new`` adds to ``old`` (all of them without ``old``), by
+    table; Conflict if it drops or changes one (the customer clock's lists only grow)."""
+    found: list[tuple[Table, Rows]] = []
+    replies_before = old.customer_replies if old is not None else ()
+    if new.customer_replies is not replies_before:
+        added = _appended(replies_before, new.customer_replies, "customer replies", new.id)
+        found.append((customer_replies, [_reply_row(new, n, new.customer_replies[n]) for n in added]))
+    etas_before = old.etas if old is not None else ()
+    if new.etas is not etas_before:
+        added = _appended(etas_before, new.etas, "ETAs", new.id)
+        found.append((etas, [_eta_row(new, n, new.etas[n]) for n in added]))
+    return [(table, rows) for table, rows in found if rows]
+
+
 def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook, now: datetime) -> None:
     if state.playbook_id != playbook.id:
         raise ValueError(
@@ -109,6 +160,8 @@ def insert_incident(conn: Connection, state: IncidentState, playbook: Playbook, 
     rows = [_timeline_row(state, seq, entry) for seq, entry in enumerate(state.timeline)]
     if rows:
         conn.execute(insert(timeline), rows)
+    for table, clock_rows in _clock_rows(state):
+        conn.execute(insert(table), clock_rows)
 
 
 def save_changes(conn: Connection, old: IncidentState, new: IncidentState, version: int) -> int:
@@ -123,6 +176,7 @@ def save_changes(conn: Connection, old: IncidentState, new: IncidentState, versi
     kept = zip(old.timeline, new.timeline[:n], strict=True)
     if len(new.timeline) < n or any(a is not b and a != b for a, b in kept):
         raise Conflict(f"incident {new.id!r}: the new state rewrites the timeline; it may only append")
+    clock = _clock_rows(new, old)  # before any write: it may refuse the state
     params = {"b_id": new.id, "b_version": version, **_scalar_row(new)}
     new_version = conn.execute(_BUMP, params).scalar()
     if new_version is None:
@@ -145,6 +199,8 @@ def save_changes(conn: Connection, old: IncidentState, new: IncidentState, versi
     added = [_timeline_row(new, seq, new.timeline[seq]) for seq in range(n, len(new.timeline))]
     if added:
         conn.execute(_ADD_TIMELINE, added)
+    for table, rows in clock:
+        conn.execute(insert(table), rows)
     return int(new_version)
 
 
@@ -220,6 +276,7 @@ def load_incidents(
     entry_rows = _grouped(
         conn.execute(select(timeline).where(timeline.c.incident_id.in_(found)).order_by(timeline.c.seq))
     )
+    clock = _clock_of(conn, found)
     states = []
     for head in heads:
         state = IncidentState(
@@ -247,9 +304,27 @@ def load_incidents(
             },
             timeline=tuple(_entry(row) for row in entry_rows[head.id]),
             timers={row.key: row.due_at for row in timer_rows[head.id]},
+            outage_started_at=head.outage_started_at,
+            **clock[head.id],
         )
         states.append((state, int(head.version)))
     return states
+
+
+_CLOCK_LISTS: tuple[tuple[Table, str, Callable[[Row[Any]], object]], ...] = (
+    (customer_replies, "customer_replies", lambda r: CustomerReply(at=r.at, by=r.by, item=r.item)),
+    (etas, "etas", lambda r: Eta(given_at=r.given_at, by=r.by, eta=r.eta)),
+)
+
+
+def _clock_of(conn: Connection, found: list[str]) -> defaultdict[str, dict[str, Any]]:
+    """The customer replies and ETAs of the incidents ``found``, as IncidentState fields by incident id."""
+    clock: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+    for table, field, entry in _CLOCK_LISTS:
+        rows = conn.execute(select(table).where(table.c.incident_id.in_(found)).order_by(table.c.seq))
+        for incident_id, group in _grouped(rows).items():
+            clock[incident_id][field] = tuple(entry(row) for row in group)
+    return clock
 
 
 def _natural(key: str) -> list[tuple[int, int | str]]:

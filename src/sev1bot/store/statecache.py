@@ -17,7 +17,15 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sev1bot.core.state import IncidentState, IncidentStatus, ItemState, ItemStatus, TimelineEntry
+from sev1bot.core.state import (
+    CustomerReply,
+    Eta,
+    IncidentState,
+    IncidentStatus,
+    ItemState,
+    ItemStatus,
+    TimelineEntry,
+)
 from sev1bot.store.incidents import _natural as natural_key
 
 MAX_INCIDENTS = 512
@@ -34,10 +42,24 @@ def _loaded_item(item: ItemState) -> ItemState:
     return item.model_copy(update={"status": ItemStatus(item.status), "at": at})
 
 
+def _loaded_clock(state: IncidentState) -> dict[str, Any]:
+    """The customer clock's fields that need UTC times to look loaded (usually none)."""
+    update: dict[str, Any] = {}
+    if state.outage_started_at is not None and state.outage_started_at.tzinfo is not UTC:
+        update["outage_started_at"] = _utc(state.outage_started_at)
+    if any(r.at.tzinfo is not UTC for r in state.customer_replies):
+        update["customer_replies"] = tuple(
+            CustomerReply(at=_utc(r.at), by=r.by, item=r.item) for r in state.customer_replies
+        )
+    if any(e.given_at.tzinfo is not UTC or e.eta.tzinfo is not UTC for e in state.etas):
+        update["etas"] = tuple(Eta(given_at=_utc(e.given_at), by=e.by, eta=_utc(e.eta)) for e in state.etas)
+    return update
+
+
 def as_loaded(state: IncidentState, known: int = 0) -> IncidentState:
     """``state`` exactly as ``load_incidents`` returns it; ``state`` itself when it already is.
     The first ``known`` timeline entries are known to be in shape already (a save only appends)."""
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = _loaded_clock(state)
     if state.started_at.tzinfo is not UTC:
         update["started_at"] = _utc(state.started_at)
     if state.resolved_at is not None and state.resolved_at.tzinfo is not UTC:

@@ -52,6 +52,7 @@ incidents = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("escalations_sent", Integer, nullable=False),
+    Column("outage_started_at", UTCDateTime, nullable=True),  # /sev1 since; NULL: at started_at
     Column("version", Integer, nullable=False),  # bumped by every save (see statecache.py)
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint("status IN ('active', 'resolved')", name="status"),
@@ -82,6 +83,30 @@ timeline = Table(
     Column("kind", Text, nullable=False),
     Column("text", Text, nullable=False),
     UniqueConstraint("incident_id", "seq"),
+)
+
+# The customer clock's two lists, append-only like the timeline: row ``seq`` is entry ``seq`` of the state's
+# tuple (IncidentState.customer_replies, IncidentState.etas).
+customer_replies = Table(
+    "customer_replies",
+    metadata,
+    _incident_fk(),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("item", Text, nullable=False),
+    PrimaryKeyConstraint("incident_id", "seq"),
+)
+
+etas = Table(
+    "etas",
+    metadata,
+    _incident_fk(),
+    Column("seq", Integer, nullable=False),
+    Column("given_at", UTCDateTime, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("eta", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("incident_id", "seq"),
 )
 
 posts = Table(
