@@ -29,6 +29,7 @@ from testkit import SandboxStarter
 
 pytestmark = pytest.mark.e2e
 RENEWAL_REFUSED = "leader lease not renewed: "
+RENEWALS_REFUSED = "leader lease still not renewed (attempt"  # each after the first, at DEBUG
 
 
 def migrated(path: Path) -> Path:
@@ -80,7 +81,8 @@ async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(
     url = f"sqlite:///file:{db}?mode=ro&uri=true" if how == "url" else f"sqlite:///{db}"
     with read_only_file(db) if how == "file" else nullcontext():
         async with start_sandbox() as sandbox:
-            env = bot_env(sandbox, url, ROOT / "playbooks", free_port())
+            # At DEBUG, where each renewal refused after the first is logged.
+            env = bot_env(sandbox, url, ROOT / "playbooks", free_port(), SEV1BOT_LOG_LEVEL="DEBUG")
             bot = BotProcess("bot", env, tmp_path / "bot.log")
             bot.start()
             try:
@@ -91,9 +93,9 @@ async def test_a_database_the_bot_cannot_write_is_not_ready_and_says_why(
                 assert str(db) in str(body["database"]), body
                 # Not a blip: it stays not ready while the database stays read-only. Every lease renewal is
                 # a write that would find it writable again: wait for two more of them.
-                refused = bot.output().count(RENEWAL_REFUSED)
+                refused = bot.output().count(RENEWALS_REFUSED)
                 await eventually(
-                    lambda: bot.output().count(RENEWAL_REFUSED) >= refused + 2, 20, "two more lease renewals"
+                    lambda: bot.output().count(RENEWALS_REFUSED) >= refused + 2, 20, "two more lease renewals"
                 )
                 assert await not_ready_because_read_only(bot), await readyz(bot)
                 assert "Traceback" not in bot.output()
