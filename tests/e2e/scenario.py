@@ -115,6 +115,11 @@ def dms_to(sandbox: Sandbox, username: str) -> list[Post]:
     ]
 
 
+def dms_but_welcomes(sandbox: Sandbox, username: str) -> list[Post]:
+    """The bot's direct messages to ``username`` other than the welcome everyone who joins a channel gets."""
+    return [p for p in dms_to(sandbox, username) if not p.message.startswith(":wave: ")]
+
+
 @dataclass
 class Layout:
     """How the bot's posts in an incident channel break down."""
