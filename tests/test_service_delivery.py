@@ -120,9 +120,10 @@ def recorded_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[list[
     writes: list[list[Delivered]] = []
     deliver = store.delivered
 
-    def recording(done: list[Delivered]) -> None:
-        deliver(done)
+    def recording(done: list[Delivered], fence: Fence | None = None) -> str | None:
+        stale = deliver(done, fence)
         writes.append(list(done))  # once committed
+        return stale
 
     monkeypatch.setattr(store, "delivered", recording)
     return writes
