@@ -292,6 +292,35 @@ async def test_a_user_id_that_is_not_a_mattermost_id_is_refused(
     assert state.items["1.1"].status is ItemStatus.OPEN
 
 
+async def test_a_command_form_with_a_field_given_twice_is_refused(
+    sandbox: Sandbox, humans: Humans, bot: RunningBot
+) -> None:
+    """The server sends each field once. A form with two ``user_id`` (or two ``text``) fields, as a proxy
+    or a forger could make, is ambiguous: the bot refuses it rather than pick one."""
+    channel_id = await start_incident(sandbox, humans)
+    assert bot.bot.url is not None
+    token = command_token(sandbox)
+    form = command_form(sandbox, "alice", channel_id, "check 1.1", token)
+    twice = {"user_id": sandbox.users["carol"].id, "text": "resolve by a second text field"}
+    async with aiohttp.ClientSession() as session:
+        for name, other in twice.items():
+            pairs = [*form.items(), (name, other)]
+            async with session.post(
+                f"{bot.bot.url}/mattermost/command", data=pairs, headers={"Authorization": f"Token {token}"}
+            ) as response:
+                body = await response.json()
+            assert (response.status, body["error"]) == (400, "bad_command"), (name, body)
+            assert f"fields given more than once: {name}" in body["message"], body
+        # The same form without the repeat runs, so the refusal was about the repeat alone.
+        async with session.post(
+            f"{bot.bot.url}/mattermost/command", data=form, headers={"Authorization": f"Token {token}"}
+        ) as response:
+            assert response.status == 200 and (await response.json())["text"].startswith("Done"), response
+    (state,) = stored(bot)
+    assert state.items["1.1"].status is ItemStatus.DONE and state.status.value == "active"
+    assert [e.kind for e in state.timeline].count("checked") == 1
+
+
 async def test_a_replayed_command_request_runs_once(
     sandbox: Sandbox, humans: Humans, bot: RunningBot
 ) -> None:

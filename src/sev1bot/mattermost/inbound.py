@@ -256,6 +256,21 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _fields(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]], set[str]]:
+    """A slash command's form as (single fields, the mention lists the server repeats, names given twice)."""
+    form: dict[str, str] = {}
+    lists: dict[str, list[str]] = {name: [] for name in _MENTION_FIELDS}
+    repeated: set[str] = set()
+    for key, value in pairs:
+        if key in lists:
+            lists[key].append(value)
+        elif key in form:
+            repeated.add(key)
+        else:
+            form[key] = value
+    return form, lists, repeated
+
+
 def answer_url(response_url: str, mattermost_url: str | None) -> str | None:
     """Where to post a late answer: the hook id of ``response_url`` under ``mattermost_url``, else None.
 
@@ -340,13 +355,7 @@ class _Endpoint:
                 "bad_form", "rejected a slash command that is not a form (%s)", request.remote
             )
             return _error(400, "bad_form", f"cannot parse the form body: {exc.__class__.__name__}")
-        form: dict[str, str] = {}
-        lists: dict[str, list[str]] = {name: [] for name in _MENTION_FIELDS}
-        for key, value in pairs:
-            if key in lists:
-                lists[key].append(value)
-            else:
-                form.setdefault(key, value)
+        form, lists, repeated = _fields(pairs)
         if not self.verifier.ready:
             return _error(503, "not_ready", "the bot is starting: its command token is not known yet")
         scheme, _, header_token = request.headers.get("Authorization", "").partition(" ")
@@ -362,6 +371,9 @@ class _Endpoint:
                 401, "unauthorized", "missing or wrong command token", **{"WWW-Authenticate": "Token"}
             )
         form.pop("token", None)
+        if repeated:  # the server sends each once: which one to believe is not for the bot to guess
+            names = ", ".join(sorted(repeated))
+            return _error(400, "bad_command", f"fields given more than once: {names}")
         try:
             req = CommandRequest.model_validate({**form, **lists})
         except ValidationError as exc:
