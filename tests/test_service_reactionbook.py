@@ -72,12 +72,12 @@ def test_events_the_seed_already_shows_converge_on_the_server() -> None:
     """A seed taken after events, then those events applied on top: the last change of each pair wins."""
     book = ReactionBook()
     # The server has: u1 check (added, removed, added again), u2 skip removed.
-    book.seed("p1", [r("u1")])
-    book.apply(r("u1"), True)
-    book.apply(r("u1"), False)
-    book.apply(r("u2", SKIP), True)
-    book.apply(r("u1"), True)
-    after = book.apply(r("u2", SKIP), False)
+    book.seed("p1", [r("u1", at=3)])
+    book.apply(r("u1", at=1), True)
+    book.apply(r("u1", at=1, deleted=2), False)
+    book.apply(r("u2", SKIP, at=2), True)
+    book.apply(r("u1", at=3), True)  # a new reaction: the server gives it a new time
+    after = book.apply(r("u2", SKIP, at=2, deleted=4), False)
     assert pairs(after) == {("u1", CHECK)}
 
 
@@ -160,3 +160,33 @@ def test_many_posts_within_the_bound_are_all_kept() -> None:
         book.seed(f"p{n}", [])
     assert len(book) == 100
     assert all(book.apply(r("u1", post=f"p{n}"), True) is not None for n in range(100))
+
+
+def test_an_add_that_arrives_after_the_removal_of_the_same_reaction_does_not_bring_it_back() -> None:
+    """Events delivered out of order: the removal first, then (late) the add it removed."""
+    book = ReactionBook()
+    assert book.apply(r("u1", at=10), False) is None  # unknown post: the caller seeds it
+    assert pairs(book.seed("p1", [])) == set()  # the server has nothing now
+    assert pairs(book.apply(r("u1", at=10), True)) == set(), "the late add of the removed reaction"
+    assert pairs(book.apply(r("u1", at=12), True)) == {("u1", CHECK)}, "a new reaction, made later"
+
+
+def test_a_removal_older_than_the_reaction_there_now_does_not_take_it_away() -> None:
+    book = ReactionBook()
+    book.seed("p1", [])
+    assert pairs(book.apply(r("u1", at=10), True)) == {("u1", CHECK)}
+    assert pairs(book.apply(r("u1", at=20), True)) == {("u1", CHECK)}  # re-added (its removal is late)
+    assert pairs(book.apply(r("u1", at=10, deleted=15), False)) == {("u1", CHECK)}, "the late removal"
+    assert pairs(book.apply(r("u1", at=20, deleted=25), False)) == set()
+
+
+def test_repeated_events_and_events_without_times_are_applied_as_before() -> None:
+    book = ReactionBook()
+    book.seed("p1", [])
+    for _ in range(2):  # duplicates change nothing
+        assert pairs(book.apply(r("u1", at=10), True)) == {("u1", CHECK)}
+    for _ in range(2):
+        assert pairs(book.apply(r("u1", at=10), False)) == set()
+    assert pairs(book.apply(r("u2", at=0), True)) == {("u2", CHECK)}  # no times: in arrival order
+    assert pairs(book.apply(r("u2", at=0), False)) == set()
+    assert pairs(book.apply(r("u2", at=0), True)) == {("u2", CHECK)}
