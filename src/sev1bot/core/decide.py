@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sev1bot.core import customer_clock, render
+from sev1bot.core import customer_clock, render, update_cadence
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
     Cancel,
@@ -102,6 +102,7 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
     if playbook.escalation is not None:
         plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
     customer_clock.on_start(plan)
+    update_cadence.on_start(plan)
     state = plan.state
     # What the bot does itself is checked when delivery reports it done (TaskDone), not here, although the
     # outbox's order would keep the check from showing before the channel and the invite: an invite may
@@ -199,6 +200,8 @@ def _from_the_adapter(plan: Plan, event: TimerDue | ChannelNamed | TaskDone | Me
     """What the bot's adapters report: a timer, the channel created under another name, a task done,
     someone in the channel."""
     match event:
+        case TimerDue(key) if update_cadence.handles(event):
+            update_cadence.apply(plan, event)
         case TimerDue(key):
             on_timer(plan, key)
         case ChannelNamed(name, link):
@@ -416,6 +419,7 @@ def _status_update(plan: Plan, actor: str, text: str) -> None:
         return  # the same update again: a duplicate delivery, not news
     plan.log(actor, "update", text)
     plan.emit(Post(render.update_post(actor, text)))
+    update_cadence.on_update(plan)
     plan.refresh_board()
 
 
@@ -425,6 +429,7 @@ def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
     if ESCALATION in plan.state.timers:
         plan.emit(Cancel(ESCALATION))
     customer_clock.on_resolve(plan)
+    update_cadence.on_resolve(plan)
     assert plan.state.resolved_at is not None
     lines: list[str] = []
     for deadline in plan.playbook.deadlines:
@@ -449,6 +454,7 @@ def _reopen(plan: Plan, actor: str) -> None:
         next_ping = next_slot_after(plan.state.outage_start, plan.playbook.escalation, plan.now)[1]
         plan.emit(Schedule(ESCALATION, next_ping))
     customer_clock.on_reopen(plan)
+    update_cadence.on_reopen(plan)
     plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
     plan.refresh_board()
     plan.emit(Post(render.reopen_post(actor, next_ping, plan.calendar)))

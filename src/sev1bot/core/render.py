@@ -42,6 +42,7 @@ NEXT_ITEMS = 3
 TIMELINE_ENTRIES = 60  # the newest ones; older entries are counted, not shown
 ESCALATION_KEY = "escalation"  # the timer key, as in core.escalation (which imports this module)
 CUSTOMER_KEY = "customer"  # the customer clock's reminder timer, as in core.customer_clock
+UPDATE_KEY = "update"  # the status-update reminder's timer, as in core.update_cadence
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MARK = {ItemStatus.DONE: ":white_check_mark:", ItemStatus.SKIPPED: ":fast_forward:"}
@@ -195,12 +196,33 @@ def deadline_lines(
     ]
 
 
-def last_update(state: IncidentState, calendar: BusinessCalendar) -> str | None:
-    for entry in reversed(state.timeline):
-        if entry.kind == "update":
-            when = fmt_time(entry.at, calendar)
-            return f"**Last update** ({quiet(entry.actor)}, {when}): {neutralize(entry.text, 1500)}"
-    return None
+def last_update(state: IncidentState, now: datetime, calendar: BusinessCalendar) -> str | None:
+    """``**Last update** 12m ago by alice (10:30 UTC): text · next due 11:00 UTC``; the next due time only
+    while the cadence runs, and the line only once there is an update or a cadence."""
+    entry = next((e for e in reversed(state.timeline) if e.kind == "update"), None)
+    due = state.timers.get(UPDATE_KEY) if state.status is IncidentStatus.ACTIVE else None
+    if entry is not None:
+        ago = fmt_elapsed(now - entry.at)
+        text = f"**Last update** {ago} ago by {quiet(entry.actor)} ({fmt_near(entry.at, now, calendar)}): "
+        text += neutralize(entry.text, 1500)
+    elif due is not None:
+        text = f"**Last update:** none since the start {fmt_elapsed(now - state.started_at)} ago"
+    else:
+        return None
+    return text + (f" · next due {fmt_near(due, now, calendar)}" if due is not None else "")
+
+
+def update_reminder(state: IncidentState, now: datetime, base: datetime, leads: list[str]) -> str:
+    """The reminder to the owner (and, after unanswered reminders, the leads) that no update was posted."""
+    since = "since the last one" if base != state.started_at else "since the incident began"
+    who = " ".join(mention(u) for u in [state.owner, *leads])
+    lines = [
+        f"{who} :memo: **No status update for {fmt_elapsed(now - base)}** ({since}).",
+        "Post what changed with `/sev1 update <text>`.",
+    ]
+    if leads:
+        lines.append("The leads are mentioned too: the reminders before this one went unanswered.")
+    return "\n".join(lines)
 
 
 def status_board(
@@ -232,7 +254,7 @@ def status_board(
         mark = " :white_check_mark:" if done == count else ""
         lines.append(f"| {stage_label(playbook, n)} | {done}/{count}{mark} |")
     lines.append("")
-    update = last_update(state, calendar)
+    update = last_update(state, now, calendar)
     if update:
         lines.append(update)
     lines += clock_lines(state, playbook, now, calendar)

@@ -94,8 +94,10 @@ class Updates(Strict):
 
     every: PositiveDuration | None = Field(
         default=None,
-        description="The owner is reminded that the customer is waiting when no reply to the customer "
-        "(a checked `customer_update` item) has gone out for this long; leave it out for no reminders.",
+        description="Drives two reminders to the owner, each a mention in the incident channel: when no "
+        "status update (`/sev1 update`) has been posted for this long (the start counts as the first; after "
+        "two unanswered reminders the invited leads are mentioned too), and when no reply to the customer "
+        "(a checked `customer_update` item) has gone out for this long. Leave it out for no reminders.",
     )
 
 
