@@ -14,6 +14,7 @@ from datetime import datetime
 from sev1bot.core import customer_clock, render, update_cadence
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
+    BroadcastStart,
     Cancel,
     CreateChannel,
     DirectMessage,
@@ -32,13 +33,13 @@ from sev1bot.core.escalation import (
     DEADLINE_PREFIX,
     ESCALATION,
     Plan,
-    board_edit,
     deadline_due,
     deadline_item,
     deadline_timers,
     next_slot_after,
     on_timer,
     slot_due,
+    status_edits,
 )
 from sev1bot.core.events import (
     Assigned,
@@ -124,6 +125,9 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
         ),
         Post(render.status_board(state, playbook, now, calendar, []), ref=StatusBoard(), pin=True),
     )
+    live = render.broadcast_live(state, playbook, calendar)
+    for name in playbook.updates.broadcast:
+        plan.emit(Post(live, ref=BroadcastStart(name), channel=name, dedupe_key=f"broadcast:{name}:start"))
     for stage in range(1, len(playbook.stages) + 1):
         plan.emit(Post(render.stage_root(state, playbook, stage), ref=StageRoot(stage)))
         for index in range(1, len(playbook.stages[stage - 1].items) + 1):
@@ -168,7 +172,7 @@ def decide_in_turn(
         state, stale = decision.state, stale or plan.board_stale
         effects.extend(decision.effects)
     if stale:
-        effects.append(board_edit(state, playbook, at, calendar))
+        effects.extend(status_edits(state, playbook, at, calendar))
     return Decision(state, tuple(without_superseded(effects))), refused
 
 
@@ -419,6 +423,8 @@ def _status_update(plan: Plan, actor: str, text: str) -> None:
         return  # the same update again: a duplicate delivery, not news
     plan.log(actor, "update", text)
     plan.emit(Post(render.update_post(actor, text)))
+    n = sum(1 for entry in plan.state.timeline if entry.kind == "update")
+    plan.broadcast(f"update:{n}", render.broadcast_update(plan.state, actor, text))
     update_cadence.on_update(plan)
     plan.refresh_board()
 
@@ -443,6 +449,8 @@ def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
     plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
     plan.refresh_board()
     plan.emit(Post(render.resolution_post(plan.state, actor, note, lines, via)))
+    n = sum(1 for entry in plan.state.timeline if entry.kind == "resolved")
+    plan.broadcast(f"resolved:{n}", render.broadcast_resolved(plan.state, actor))
 
 
 def _reopen(plan: Plan, actor: str) -> None:

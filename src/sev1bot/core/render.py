@@ -301,6 +301,56 @@ def reopen_post(actor: str, next_ping: datetime | None, calendar: BusinessCalend
     return text + (f"; the next escalation ping is at {fmt_time(next_ping, calendar)}." if next_ping else ".")
 
 
+# -- broadcasts to the stakeholders' channels -----------------------------------------------------
+
+
+def _broadcast_head(state: IncidentState) -> str:
+    return f"**Sev 1 · {one_line(state.customer, 200)}** (~{state.channel_name})"
+
+
+def broadcast_live(state: IncidentState, playbook: Playbook, calendar: BusinessCalendar) -> str:
+    """The start's post in a broadcast channel, edited as the incident moves: status, owner, progress."""
+    total = len(state.items)
+    progress = f"progress {total - len(open_keys(state, playbook))}/{total}"
+    if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
+        took = fmt_elapsed(state.resolved_at - state.started_at)
+        status = f":white_check_mark: {_broadcast_head(state)} · **resolved** after {took}"
+    else:
+        since = fmt_when(state.started_at, calendar)
+        status = f":rotating_light: {_broadcast_head(state)} · **active** since {since}"
+    summary = f"\n> {one_line(state.summary, 300)}" if state.summary else ""
+    return f"{status} · owner {quiet(state.owner)} · {progress}{summary}"
+
+
+def broadcast_update(state: IncidentState, actor: str, text: str) -> str:
+    said = one_line(neutralize(text), 600)
+    return f":loudspeaker: {_broadcast_head(state)} update from {quiet(actor)}: {said}"
+
+
+def broadcast_escalation(state: IncidentState, playbook: Playbook, now: datetime) -> str:
+    assert playbook.escalation is not None
+    who = ", ".join(quiet(u) for u in role_holders(playbook, playbook.escalation.notify)) or "nobody"
+    return (
+        f":rotating_light: {_broadcast_head(state)} has been out for "
+        f"{fmt_elapsed(now - state.outage_start)}: escalated to {who}."
+    )
+
+
+def broadcast_resolved(state: IncidentState, actor: str) -> str:
+    took = fmt_elapsed((state.resolved_at or state.started_at) - state.started_at)
+    return f":white_check_mark: {_broadcast_head(state)} resolved by {quiet(actor)} after {took}."
+
+
+def broadcast_missing(name: str) -> str:
+    """The warning in the incident channel for a broadcast channel the bot cannot find."""
+    return (
+        f":warning: Could not post to the broadcast channel `~{name}`: the server knows no channel of that "
+        "name the bot can see. Either it does not exist on this team (fix the name in the playbook's "
+        "`updates.broadcast`), or it is private and the bot is not a member (add the bot to it). Until "
+        "then this incident's broadcasts to it are skipped."
+    )
+
+
 # -- the customer clock ----------------------------------------------------------------------------
 
 
