@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sev1bot.core import customer_clock, render, update_cadence
+from sev1bot.core import customer_clock, followers, render, update_cadence
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
     BroadcastStart,
@@ -45,6 +45,7 @@ from sev1bot.core.events import (
     Assigned,
     ChannelNamed,
     Event,
+    FollowChanged,
     ItemChecked,
     ItemEvent,
     ItemSkipped,
@@ -189,8 +190,8 @@ def _decide(plan: Plan, event: Event) -> Decision:
             _assign(plan, actor, key, assignee)
         case OwnerChanged(actor, owner):
             _change_owner(plan, actor, owner)
-        case StatusUpdate(actor, text):
-            _status_update(plan, actor, text)
+        case StatusUpdate() | FollowChanged():
+            _update_or_follow(plan, event)
         case Resolved(actor, note):
             _resolve_by_command(plan, actor, note)
         case Reopened(actor):
@@ -425,8 +426,20 @@ def _status_update(plan: Plan, actor: str, text: str) -> None:
     plan.emit(Post(render.update_post(actor, text)))
     n = sum(1 for entry in plan.state.timeline if entry.kind == "update")
     plan.broadcast(f"update:{n}", render.broadcast_update(plan.state, actor, text))
+    followers.tell_followers(plan, actor, text, n)
     update_cadence.on_update(plan)
     plan.refresh_board()
+
+
+def _update_or_follow(plan: Plan, event: StatusUpdate | FollowChanged) -> None:
+    """A status update, or someone starting or stopping to get them by DM (core/followers.py)."""
+    if isinstance(event, StatusUpdate):
+        _status_update(plan, event.actor, event.text)
+        return
+    try:
+        followers.apply(plan, event)
+    except followers.FollowRefusal as exc:
+        raise CoreError(str(exc)) from None
 
 
 def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:

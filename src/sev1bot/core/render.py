@@ -16,6 +16,7 @@ from sev1bot.core.events import (
     ChannelNamed,
     EtaSet,
     Event,
+    FollowChanged,
     ItemChecked,
     ItemEvent,
     ItemSkipped,
@@ -257,6 +258,8 @@ def status_board(
     update = last_update(state, now, calendar)
     if update:
         lines.append(update)
+    if state.followers:
+        lines.append(f"**Followers** (each update by DM): {', '.join(quiet(u) for u in state.followers)}")
     lines += clock_lines(state, playbook, now, calendar)
     if playbook.escalation is not None:
         lines.append(f"**Escalation:** {_escalation_state(state, playbook, calendar)}")
@@ -339,6 +342,15 @@ def broadcast_escalation(state: IncidentState, playbook: Playbook, now: datetime
 def broadcast_resolved(state: IncidentState, actor: str) -> str:
     took = fmt_elapsed((state.resolved_at or state.started_at) - state.started_at)
     return f":white_check_mark: {_broadcast_head(state)} resolved by {quiet(actor)} after {took}."
+
+
+def follower_dm(state: IncidentState, actor: str, text: str) -> str:
+    """A status update to someone who follows the incident."""
+    quoted = "\n".join(f"> {line}" for line in neutralize(text, 3500).split("\n"))
+    return (
+        f":loudspeaker: **Update** on {_incident(state)} from {quiet(actor)} (see the "
+        f"{post_link('status board')}; `/sev1 unfollow ~{state.channel_name}` to stop these):\n{quoted}"
+    )
 
 
 def broadcast_missing(name: str) -> str:
@@ -719,6 +731,9 @@ def describe_event(event: Event) -> str:
             return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
         case OwnerChanged(_, owner):
             return f"made {quiet(owner.strip().removeprefix('@'))} the owner"
+        case FollowChanged(_, username, following):
+            who = quiet(username.strip().removeprefix("@"))
+            return f"{who} {'follows' if following else 'no longer follows'} the incident"
         case StatusUpdate() | Resolved() | Reopened() | EtaSet() | OutageSince():
             return _SAID[type(event)]
         case Started(customer=customer):
