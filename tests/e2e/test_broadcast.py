@@ -85,3 +85,32 @@ async def test_a_stakeholders_channel_reads_as_a_live_list_and_a_missing_one_is_
     assert live.startswith(":white_check_mark: **Sev 1 · Acme Corp**"), live
     assert f"resolved by @{ZWJ}alice after" in done
     assert not bot_posts(sandbox, hidden), "nothing reaches a private channel the bot is not in"
+
+
+async def test_a_broadcast_channel_the_bot_was_removed_from_holds_nothing_up_and_is_joined_again(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path
+) -> None:
+    stakeholders = await create_channel(humans, sandbox, "stakeholders", "O")
+    playbooks = fast_playbook(
+        tmp_path / "pb", escalate_after="1h", repeat_every="1h", broadcast=["stakeholders"]
+    )
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", playbooks, free_port())
+    async with running_bot(env):
+        channel_id = await start_incident(sandbox, humans)
+        await until(lambda: bot_posts(sandbox, stakeholders), 10, "the start's broadcast")
+        # Someone removes the bot (the sandbox has no route for it: its record goes, as the server's would).
+        del sandbox.state.channel_members[stakeholders][sandbox.bot.id]
+        answer = await slash(humans, "alice", channel_id, "update Rolled back the deploy")
+        assert answer["text"].startswith("Done"), answer
+        answer = await slash(humans, "alice", channel_id, "resolve Fixed")
+        assert answer["text"].startswith("Done"), answer
+
+        def resolution_posted() -> bool:
+            return any("**Resolved**" in p.message for p in bot_posts(sandbox, channel_id))
+
+        await until(resolution_posted, 10, "the resolution, after the broadcasts that failed")
+        await until(lambda: len(bot_posts(sandbox, stakeholders)) == 2, 10, "the resolution broadcast")
+    # The update's broadcast was refused and skipped; the next one found the channel afresh and joined again.
+    [start, done] = current(sandbox, bot_posts(sandbox, stakeholders))
+    assert "resolved by" in done and "update from" not in start + done
+    assert sandbox.state.channel_member(stakeholders, sandbox.bot.id) is not None

@@ -4,12 +4,15 @@ one (a public channel; a private one it cannot even see), and remembered for the
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from sev1bot.mattermost.directory import Team
-from sev1bot.mattermost.errors import NotFound
+from sev1bot.mattermost.errors import Forbidden, NotFound
 from sev1bot.mattermost.rest import MattermostAPI
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class BroadcastChannels:
@@ -33,3 +36,16 @@ class BroadcastChannels:
             await self.api.add_members(channel.id, [self.team.bot_user_id])  # joins a public channel
         self._ids[name] = channel.id
         return channel.id
+
+    async def attempt(self, name: str | None, call: Awaitable[T]) -> T | None:
+        """``call``, a create or edit in the broadcast channel ``name`` (None: the incident's, left alone).
+        A broadcast channel gone or without the bot (403, 404) skips that broadcast, logged, rather than
+        holding up the incident's delivery; the channel is looked up afresh next time."""
+        if name is None:
+            return await call
+        try:
+            return await call
+        except (Forbidden, NotFound) as exc:
+            log.warning("broadcast channel %s: skipped (%s)", name, exc)
+            self._ids.pop(name, None)
+            return None

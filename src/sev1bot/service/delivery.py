@@ -82,7 +82,8 @@ class Delivery:
                 if post_id is None:
                     log.warning("incident %s: no post for %s, edit skipped", incident_id, ref)
                     return
-                await self.api.patch_post(post_id, message=message)
+                where = ref.channel if isinstance(ref, fx.BroadcastStart) else None
+                await self.broadcasts.attempt(where, self.api.patch_post(post_id, message=message))
             case fx.DirectMessage():
                 await self._direct(entry, self._linked(effect, batch), acks, lookup)
             case fx.Schedule(key, at):
@@ -162,7 +163,10 @@ class Delivery:
         else:
             root_id = batch.posts.get(effect.thread, "") if effect.thread is not None else ""
             async with self._releasing(incident_id, effect.dedupe_key):
-                post = await self._create(entry, channel_id, effect.message, root_id)
+                created = self._create(entry, channel_id, effect.message, root_id)
+                post = await self.broadcasts.attempt(effect.channel, created)
+            if post is None:
+                return  # a broadcast channel the bot cannot post to any more
         if effect.ref is not None:
             batch.posts[effect.ref] = post.id
         if effect.ref is not None or effect.dedupe_key:
