@@ -114,3 +114,26 @@ async def test_a_broadcast_channel_the_bot_was_removed_from_holds_nothing_up_and
     [start, done] = current(sandbox, bot_posts(sandbox, stakeholders))
     assert "resolved by" in done and "update from" not in start + done
     assert sandbox.state.channel_member(stakeholders, sandbox.bot.id) is not None
+
+
+async def test_each_ceo_escalation_is_broadcast_once(
+    sandbox: Sandbox, humans: Humans, tmp_path: Path
+) -> None:
+    stakeholders = await create_channel(humans, sandbox, "stakeholders", "O")
+    playbooks = fast_playbook(
+        tmp_path / "pb", escalate_after="2s", repeat_every="1h", broadcast=["stakeholders"]
+    )
+    env = bot_env(sandbox, f"sqlite:///{tmp_path / 'db.sqlite'}", playbooks, free_port())
+
+    def escalations() -> list[str]:
+        return [p.message for p in bot_posts(sandbox, stakeholders) if "escalated to" in p.message]
+
+    async with running_bot(env):
+        channel_id = await start_incident(sandbox, humans)
+        await until(escalations, 10, "the CEO escalation broadcast")
+        # A later update, broadcast after the escalation, shows no second escalation came with the first.
+        answer = await slash(humans, "alice", channel_id, "update Still digging")
+        assert answer["text"].startswith("Done"), answer
+        await until(lambda: "update from" in bot_posts(sandbox, stakeholders)[-1].message, 10, "the update")
+    (escalation,) = escalations()
+    assert "has been out for " in escalation and f"s: escalated to @{ZWJ}ian.tien." in escalation, escalation
