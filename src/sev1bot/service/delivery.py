@@ -178,11 +178,12 @@ class Delivery:
 
     async def _target(self, batch: Batch, incident_id: str, effect: fx.Post) -> str | None:
         """The incident channel, or the broadcast channel the post names; None for one the bot cannot find,
-        which the start's broadcast post reports in the incident channel."""
+        which the start's broadcast post reports in the incident channel (once, claimed like a ping)."""
         if effect.channel is None:
             return _channel(batch, incident_id)
         found = await self.broadcasts.channel_id(effect.channel)
-        if found is None and isinstance(effect.ref, fx.BroadcastStart):
+        missing = found is None and isinstance(effect.ref, fx.BroadcastStart)
+        if missing and await self.store.run(self.store.claim, incident_id, f"missing:{effect.channel}"):
             await self.api.create_post(_channel(batch, incident_id), broadcast_missing(effect.channel))
         return found
 
