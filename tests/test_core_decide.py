@@ -226,7 +226,7 @@ def test_status_update() -> None:
     post = posts(fx)[0]
     assert post.message.startswith(":loudspeaker: **Update** from @alice:\n> Patch deployed to staging.\n> @")
     assert "@channel" not in post.message and "](" not in post.message
-    assert "**Last update** (@\u200dalice, 10:30 UTC): Patch deployed" in edits(fx)[StatusBoard()]
+    assert "**Last update** 0s ago by @\u200dalice (10:30 UTC): Patch deployed" in edits(fx)[StatusBoard()]
     assert (run.s.timeline[-1].kind, run.s.timeline[-1].text) == (
         "update", "Patch deployed to staging.\n@channel see [log](http://x)",
     )  # fmt: skip

@@ -108,7 +108,7 @@ def test_status_board_while_active() -> None:
     assert lines[3] == "**Summary:** Login latency above 30s"
     assert lines[4] == "**Progress:** 1/40 items · current stage: 1 · Escalation"
     assert "| 1 · Escalation | 1/4 |" in lines and "| 8 · Retrospective | 0/4 |" in lines
-    assert f"**Last update** (@{ZWJ}alice, 10:45 UTC): Collecting the support bundle" in lines
+    assert f"**Last update** 1h 30m ago by @{ZWJ}alice (10:45 UTC): Collecting the support bundle" in lines
     assert (
         f"**Escalation:** the CEO (@{ZWJ}ian) pinged 1 time; next ping at 12:00 UTC if still open." in lines
     )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sev1bot.core.events import (
     Assigned,
     EtaSet,
+    FollowChanged,
     ItemChecked,
     ItemSkipped,
     ItemUnchecked,
@@ -77,12 +78,23 @@ Change = (
     | Assigned
     | OwnerChanged
     | StatusUpdate
+    | FollowChanged
     | Resolved
     | Reopened
     | EtaSet
     | OutageSince
 )
-Command = Start | Status | Timeline | List | Help | Change
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """A follow or unfollow naming its incident by channel (``~sev1-...``), so it may be typed anywhere."""
+
+    channel: str
+    event: FollowChanged
+
+
+Command = Start | Status | Timeline | List | Help | Change | Elsewhere
 
 
 class UsageError(ValueError):
@@ -94,7 +106,7 @@ class UsageError(ValueError):
         self.usage_line = usage_line
 
 
-_ANYWHERE = (Start, List, Help)
+_ANYWHERE = (Start, List, Help, Elsewhere)
 
 
 def is_incident_only(command: Command) -> bool:
@@ -231,6 +243,26 @@ def _update(rest: str, usage: str, actor: str) -> Command:
     return StatusUpdate(actor, text)
 
 
+_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _following(following: bool) -> Parser:
+    def parse(rest: str, usage: str, actor: str) -> Command:
+        words = _words(rest)
+        channels = [w.removeprefix("~").lower() for w in words if w.startswith("~")]
+        names = [w for w in words if not w.startswith("~")]
+        if len(channels) > 1 or len(names) > 1:
+            raise UsageError("name at most one person and one ~incident-channel", usage)
+        event = FollowChanged(actor, _username(names[0], usage).lower() if names else actor, following)
+        if not channels:
+            return event
+        if not _CHANNEL.fullmatch(channels[0]):
+            raise UsageError(f"{_echo(channels[0])} is not a channel name, e.g. ~sev1-2026-03-10-acme", usage)
+        return Elsewhere(channels[0], event)
+
+    return parse
+
+
 def _resolve(rest: str, usage: str, actor: str) -> Command:
     return Resolved(actor, _free_text(rest, "note", usage))
 
@@ -317,6 +349,15 @@ _SPECS: dict[str, _Spec] = {
         _owner,
     ),
     "update": _Spec("/sev1 update <text>", "Post a status update and add it to the timeline.", _update),
+    "follow": _Spec(
+        "/sev1 follow [@user] [~incident-channel]",
+        "Get each status update by direct message (the owner or a lead may add someone else); name the "
+        "incident's channel to run it from anywhere.",
+        _following(True),
+    ),
+    "unfollow": _Spec(
+        "/sev1 unfollow [@user] [~incident-channel]", "Stop getting the status updates.", _following(False)
+    ),
     "eta": _Spec(
         "/sev1 eta <time>",
         "Record the anticipated resolution the customer is told: `17:30` (the next one), `2h`, "

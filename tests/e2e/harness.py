@@ -43,10 +43,11 @@ def fast_playbook(
     customer_every: str | None = None,
     *,
     bot_tasks: bool = False,
+    broadcast: list[str] | None = None,
 ) -> Path:
     """The shipped playbook with its escalation and optionally its customer clock (``updates.every``) and
-    every deadline shortened; with ``bot_tasks`` the bot checks the items it carries out itself (1.1 and
-    1.2), as shipped."""
+    every deadline shortened, and the broadcast channels given; with ``bot_tasks`` the bot checks the items
+    it carries out itself (1.1 and 1.2), as shipped."""
     text = SHIPPED.read_text()
     if not bot_tasks:
         text, found = re.subn(r"^ +done_by_bot: .*\n", "", text, flags=re.MULTILINE)
@@ -56,6 +57,9 @@ def fast_playbook(
     if customer_every is not None:
         assert "\nupdates:\n  every: 30m\n" in text, "the shipped playbook's customer clock moved"
         text = text.replace("\nupdates:\n  every: 30m\n", f"\nupdates:\n  every: {customer_every}\n")
+    if broadcast is not None:
+        assert "\nupdates:\n  every: " in text, "the shipped playbook's updates section moved"
+        text = text.replace("\nupdates:\n", f"\nupdates:\n  broadcast: [{', '.join(broadcast)}]\n")
     if deadlines is not None:
         text = re.sub(
             r"    (business_days: \d+|duration: 24h)\n",

@@ -22,7 +22,9 @@ _EFFECTS: dict[str, type[Any]] = {
         fx.Cancel,
     )
 }
-_REFS: dict[str, type[Any]] = {cls.__name__: cls for cls in (fx.StatusBoard, fx.StageRoot, fx.ItemPost)}
+_REFS: dict[str, type[Any]] = {
+    cls.__name__: cls for cls in (fx.StatusBoard, fx.StageRoot, fx.ItemPost, fx.BroadcastStart)
+}
 
 
 def _encode(value: Any) -> Any:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sev1bot.core import customer_clock, render
+from sev1bot.core import customer_clock, followers, render, update_cadence
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
+    BroadcastStart,
     Cancel,
     CreateChannel,
     DirectMessage,
@@ -32,18 +33,19 @@ from sev1bot.core.escalation import (
     DEADLINE_PREFIX,
     ESCALATION,
     Plan,
-    board_edit,
     deadline_due,
     deadline_item,
     deadline_timers,
     next_slot_after,
     on_timer,
     slot_due,
+    status_edits,
 )
 from sev1bot.core.events import (
     Assigned,
     ChannelNamed,
     Event,
+    FollowChanged,
     ItemChecked,
     ItemEvent,
     ItemSkipped,
@@ -102,6 +104,7 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
     if playbook.escalation is not None:
         plan.emit(Schedule(ESCALATION, slot_due(now, playbook.escalation, 0)))
     customer_clock.on_start(plan)
+    update_cadence.on_start(plan)
     state = plan.state
     # What the bot does itself is checked when delivery reports it done (TaskDone), not here, although the
     # outbox's order would keep the check from showing before the channel and the invite: an invite may
@@ -123,6 +126,9 @@ def start(event: Started, playbook: Playbook, now: datetime, calendar: BusinessC
         ),
         Post(render.status_board(state, playbook, now, calendar, []), ref=StatusBoard(), pin=True),
     )
+    live = render.broadcast_live(state, playbook, calendar)
+    for name in playbook.updates.broadcast:
+        plan.emit(Post(live, ref=BroadcastStart(name), channel=name, dedupe_key=f"broadcast:{name}:start"))
     for stage in range(1, len(playbook.stages) + 1):
         plan.emit(Post(render.stage_root(state, playbook, stage), ref=StageRoot(stage)))
         for index in range(1, len(playbook.stages[stage - 1].items) + 1):
@@ -167,7 +173,7 @@ def decide_in_turn(
         state, stale = decision.state, stale or plan.board_stale
         effects.extend(decision.effects)
     if stale:
-        effects.append(board_edit(state, playbook, at, calendar))
+        effects.extend(status_edits(state, playbook, at, calendar))
     return Decision(state, tuple(without_superseded(effects))), refused
 
 
@@ -184,8 +190,8 @@ def _decide(plan: Plan, event: Event) -> Decision:
             _assign(plan, actor, key, assignee)
         case OwnerChanged(actor, owner):
             _change_owner(plan, actor, owner)
-        case StatusUpdate(actor, text):
-            _status_update(plan, actor, text)
+        case StatusUpdate() | FollowChanged():
+            _update_or_follow(plan, event)
         case Resolved(actor, note):
             _resolve_by_command(plan, actor, note)
         case Reopened(actor):
@@ -199,6 +205,8 @@ def _from_the_adapter(plan: Plan, event: TimerDue | ChannelNamed | TaskDone | Me
     """What the bot's adapters report: a timer, the channel created under another name, a task done,
     someone in the channel."""
     match event:
+        case TimerDue(key) if update_cadence.handles(event):
+            update_cadence.apply(plan, event)
         case TimerDue(key):
             on_timer(plan, key)
         case ChannelNamed(name, link):
@@ -416,7 +424,22 @@ def _status_update(plan: Plan, actor: str, text: str) -> None:
         return  # the same update again: a duplicate delivery, not news
     plan.log(actor, "update", text)
     plan.emit(Post(render.update_post(actor, text)))
+    n = sum(1 for entry in plan.state.timeline if entry.kind == "update")
+    plan.broadcast(f"update:{n}", render.broadcast_update(plan.state, actor, text))
+    followers.tell_followers(plan, actor, text, n)
+    update_cadence.on_update(plan)
     plan.refresh_board()
+
+
+def _update_or_follow(plan: Plan, event: StatusUpdate | FollowChanged) -> None:
+    """A status update, or someone starting or stopping to get them by DM (core/followers.py)."""
+    if isinstance(event, StatusUpdate):
+        _status_update(plan, event.actor, event.text)
+        return
+    try:
+        followers.apply(plan, event)
+    except followers.FollowRefusal as exc:
+        raise CoreError(str(exc)) from None
 
 
 def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
@@ -425,6 +448,7 @@ def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
     if ESCALATION in plan.state.timers:
         plan.emit(Cancel(ESCALATION))
     customer_clock.on_resolve(plan)
+    update_cadence.on_resolve(plan)
     assert plan.state.resolved_at is not None
     lines: list[str] = []
     for deadline in plan.playbook.deadlines:
@@ -438,6 +462,8 @@ def _resolve(plan: Plan, actor: str, note: str, via: str | None) -> None:
     plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
     plan.refresh_board()
     plan.emit(Post(render.resolution_post(plan.state, actor, note, lines, via)))
+    n = sum(1 for entry in plan.state.timeline if entry.kind == "resolved")
+    plan.broadcast(f"resolved:{n}", render.broadcast_resolved(plan.state, actor))
 
 
 def _reopen(plan: Plan, actor: str) -> None:
@@ -449,6 +475,7 @@ def _reopen(plan: Plan, actor: str) -> None:
         next_ping = next_slot_after(plan.state.outage_start, plan.playbook.escalation, plan.now)[1]
         plan.emit(Schedule(ESCALATION, next_ping))
     customer_clock.on_reopen(plan)
+    update_cadence.on_reopen(plan)
     plan.emit(SetHeader(render.header(plan.state, plan.playbook)))
     plan.refresh_board()
     plan.emit(Post(render.reopen_post(actor, next_ping, plan.calendar)))

@@ -28,7 +28,14 @@ class ItemPost:
     key: str  # "stage.item"
 
 
-PostRef = StatusBoard | StageRoot | ItemPost
+@dataclass(frozen=True)
+class BroadcastStart:
+    """The start's post in a broadcast channel (named as in the playbook), edited as the incident moves."""
+
+    channel: str
+
+
+PostRef = StatusBoard | StageRoot | ItemPost | BroadcastStart
 T = TypeVar("T")
 
 
@@ -54,13 +61,15 @@ class Invite:
 
 @dataclass(frozen=True)
 class Post:
-    """A post in the incident channel. ``ref`` names it for later edits; ``thread`` makes it a reply."""
+    """A post in the incident channel, or with ``channel`` in that broadcast channel of the team (by name,
+    resolved at delivery). ``ref`` names it for later edits; ``thread`` makes it a reply."""
 
     message: str
     ref: PostRef | None = None
     thread: PostRef | None = None
     pin: bool = False
     dedupe_key: str | None = None  # set for posts that must never be sent twice (e.g. "escalation:3")
+    channel: str | None = None  # a broadcast channel's name; None for the incident channel
 
 
 @dataclass(frozen=True)

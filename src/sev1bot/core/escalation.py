@@ -19,6 +19,7 @@ from typing import Any
 from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.effects import (
+    BroadcastStart,
     Cancel,
     DirectMessage,
     EditPost,
@@ -190,7 +191,21 @@ class Plan:
         if self.defer_board:
             self.board_stale = True
         else:
-            self.emit(board_edit(self.state, self.playbook, self.now, self.calendar))
+            self.emit(*status_edits(self.state, self.playbook, self.now, self.calendar))
+
+    def broadcast(self, key: str, message: str) -> None:
+        """One post in each broadcast channel, at most once each (``broadcast:<channel>:<key>``)."""
+        names = self.playbook.updates.broadcast
+        self.emit(*(Post(message, channel=n, dedupe_key=f"broadcast:{n}:{key}") for n in names))
+
+
+def status_edits(
+    state: IncidentState, playbook: Playbook, now: datetime, calendar: BusinessCalendar
+) -> list[EditPost]:
+    """The status board and the start's post in each broadcast channel, as ``state`` has them."""
+    live = render.broadcast_live(state, playbook, calendar)
+    broadcasts = [EditPost(BroadcastStart(name), live) for name in playbook.updates.broadcast]
+    return [board_edit(state, playbook, now, calendar), *broadcasts]
 
 
 def board_edit(
@@ -230,6 +245,7 @@ def _escalate(plan: Plan) -> None:
         plan.emit(
             Post(render.escalation_ping(plan.state, plan.playbook, now), dedupe_key=f"{ESCALATION}:{k}")
         )
+        plan.broadcast(f"{ESCALATION}:{k}", render.broadcast_escalation(plan.state, plan.playbook, now))
         dm = render.escalation_dm(plan.state, plan.playbook, now)
         plan.emit(*(DirectMessage(u, dm, dedupe_key=f"{ESCALATION}:{k}:dm:{u}") for u in holders))
         if first:

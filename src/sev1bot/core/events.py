@@ -53,6 +53,15 @@ class OwnerChanged:
 
 
 @dataclass(frozen=True)
+class FollowChanged:
+    """``/sev1 follow`` or ``unfollow``: ``username`` starts or stops getting each update by DM."""
+
+    actor: str
+    username: str
+    following: bool
+
+
+@dataclass(frozen=True)
 class StatusUpdate:
     actor: str
     text: str
@@ -125,6 +134,7 @@ Event = (
     | Assigned
     | OwnerChanged
     | StatusUpdate
+    | FollowChanged
     | Resolved
     | Reopened
     | EtaSet

@@ -16,6 +16,7 @@ from sev1bot.core.events import (
     ChannelNamed,
     EtaSet,
     Event,
+    FollowChanged,
     ItemChecked,
     ItemEvent,
     ItemSkipped,
@@ -42,6 +43,7 @@ NEXT_ITEMS = 3
 TIMELINE_ENTRIES = 60  # the newest ones; older entries are counted, not shown
 ESCALATION_KEY = "escalation"  # the timer key, as in core.escalation (which imports this module)
 CUSTOMER_KEY = "customer"  # the customer clock's reminder timer, as in core.customer_clock
+UPDATE_KEY = "update"  # the status-update reminder's timer, as in core.update_cadence
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MARK = {ItemStatus.DONE: ":white_check_mark:", ItemStatus.SKIPPED: ":fast_forward:"}
@@ -195,12 +197,33 @@ def deadline_lines(
     ]
 
 
-def last_update(state: IncidentState, calendar: BusinessCalendar) -> str | None:
-    for entry in reversed(state.timeline):
-        if entry.kind == "update":
-            when = fmt_time(entry.at, calendar)
-            return f"**Last update** ({quiet(entry.actor)}, {when}): {neutralize(entry.text, 1500)}"
-    return None
+def last_update(state: IncidentState, now: datetime, calendar: BusinessCalendar) -> str | None:
+    """``**Last update** 12m ago by alice (10:30 UTC): text · next due 11:00 UTC``; the next due time only
+    while the cadence runs, and the line only once there is an update or a cadence."""
+    entry = next((e for e in reversed(state.timeline) if e.kind == "update"), None)
+    due = state.timers.get(UPDATE_KEY) if state.status is IncidentStatus.ACTIVE else None
+    if entry is not None:
+        ago = fmt_elapsed(now - entry.at)
+        text = f"**Last update** {ago} ago by {quiet(entry.actor)} ({fmt_near(entry.at, now, calendar)}): "
+        text += neutralize(entry.text, 1500)
+    elif due is not None:
+        text = f"**Last update:** none since the start {fmt_elapsed(now - state.started_at)} ago"
+    else:
+        return None
+    return text + (f" · next due {fmt_near(due, now, calendar)}" if due is not None else "")
+
+
+def update_reminder(state: IncidentState, now: datetime, base: datetime, leads: list[str]) -> str:
+    """The reminder to the owner (and, after unanswered reminders, the leads) that no update was posted."""
+    since = "since the last one" if base != state.started_at else "since the incident began"
+    who = " ".join(mention(u) for u in [state.owner, *leads])
+    lines = [
+        f"{who} :memo: **No status update for {fmt_elapsed(now - base)}** ({since}).",
+        "Post what changed with `/sev1 update <text>`.",
+    ]
+    if leads:
+        lines.append("The leads are mentioned too: the reminders before this one went unanswered.")
+    return "\n".join(lines)
 
 
 def status_board(
@@ -232,9 +255,11 @@ def status_board(
         mark = " :white_check_mark:" if done == count else ""
         lines.append(f"| {stage_label(playbook, n)} | {done}/{count}{mark} |")
     lines.append("")
-    update = last_update(state, calendar)
+    update = last_update(state, now, calendar)
     if update:
         lines.append(update)
+    if state.followers:
+        lines.append(f"**Followers** (each update by DM): {', '.join(quiet(u) for u in state.followers)}")
     lines += clock_lines(state, playbook, now, calendar)
     if playbook.escalation is not None:
         lines.append(f"**Escalation:** {_escalation_state(state, playbook, calendar)}")
@@ -277,6 +302,65 @@ def resolution_post(
 def reopen_post(actor: str, next_ping: datetime | None, calendar: BusinessCalendar) -> str:
     text = f":arrows_counterclockwise: **Reopened** by {mention(actor)}. Deadline reminders are paused"
     return text + (f"; the next escalation ping is at {fmt_time(next_ping, calendar)}." if next_ping else ".")
+
+
+# -- broadcasts to the stakeholders' channels -----------------------------------------------------
+
+
+def _broadcast_head(state: IncidentState) -> str:
+    return f"**Sev 1 · {one_line(state.customer, 200)}** (~{state.channel_name})"
+
+
+def broadcast_live(state: IncidentState, playbook: Playbook, calendar: BusinessCalendar) -> str:
+    """The start's post in a broadcast channel, edited as the incident moves: status, owner, progress."""
+    total = len(state.items)
+    progress = f"progress {total - len(open_keys(state, playbook))}/{total}"
+    if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
+        took = fmt_elapsed(state.resolved_at - state.started_at)
+        status = f":white_check_mark: {_broadcast_head(state)} · **resolved** after {took}"
+    else:
+        since = fmt_when(state.started_at, calendar)
+        status = f":rotating_light: {_broadcast_head(state)} · **active** since {since}"
+    summary = f"\n> {one_line(state.summary, 300)}" if state.summary else ""
+    return f"{status} · owner {quiet(state.owner)} · {progress}{summary}"
+
+
+def broadcast_update(state: IncidentState, actor: str, text: str) -> str:
+    said = one_line(neutralize(text), 600)
+    return f":loudspeaker: {_broadcast_head(state)} update from {quiet(actor)}: {said}"
+
+
+def broadcast_escalation(state: IncidentState, playbook: Playbook, now: datetime) -> str:
+    assert playbook.escalation is not None
+    who = ", ".join(quiet(u) for u in role_holders(playbook, playbook.escalation.notify)) or "nobody"
+    return (
+        f":rotating_light: {_broadcast_head(state)} has been out for "
+        f"{fmt_elapsed(now - state.outage_start)}: escalated to {who}."
+    )
+
+
+def broadcast_resolved(state: IncidentState, actor: str) -> str:
+    took = fmt_elapsed((state.resolved_at or state.started_at) - state.started_at)
+    return f":white_check_mark: {_broadcast_head(state)} resolved by {quiet(actor)} after {took}."
+
+
+def follower_dm(state: IncidentState, actor: str, text: str) -> str:
+    """A status update to someone who follows the incident."""
+    quoted = "\n".join(f"> {line}" for line in neutralize(text, 3500).split("\n"))
+    return (
+        f":loudspeaker: **Update** on {_incident(state)} from {quiet(actor)} (see the "
+        f"{post_link('status board')}; `/sev1 unfollow ~{state.channel_name}` to stop these):\n{quoted}"
+    )
+
+
+def broadcast_missing(name: str) -> str:
+    """The warning in the incident channel for a broadcast channel the bot cannot find."""
+    return (
+        f":warning: Could not post to the broadcast channel `~{name}`: the server knows no channel of that "
+        "name the bot can see. Either it does not exist on this team (fix the name in the playbook's "
+        "`updates.broadcast`), or it is private and the bot is not a member (add the bot to it). Until "
+        "then this incident's broadcasts to it are skipped."
+    )
 
 
 # -- the customer clock ----------------------------------------------------------------------------
@@ -647,6 +731,9 @@ def describe_event(event: Event) -> str:
             return f"assigned {inline(key, 40)} to {quiet(assignee.strip().removeprefix('@'))}"
         case OwnerChanged(_, owner):
             return f"made {quiet(owner.strip().removeprefix('@'))} the owner"
+        case FollowChanged(_, username, following):
+            who = quiet(username.strip().removeprefix("@"))
+            return f"{who} {'follows' if following else 'no longer follows'} the incident"
         case StatusUpdate() | Resolved() | Reopened() | EtaSet() | OutageSince():
             return _SAID[type(event)]
         case Started(customer=customer):

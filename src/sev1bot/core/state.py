@@ -89,6 +89,18 @@ class IncidentState(BaseModel):
     etas: tuple[Eta, ...] = ()
 
     @property
+    def followers(self) -> tuple[str, ...]:
+        """Who follows the incident (``/sev1 follow``), in the order they started: read from the timeline's
+        ``follow`` and ``unfollow`` entries, whose text starts with the follower's username."""
+        found: dict[str, None] = {}
+        for entry in self.timeline:
+            if entry.kind == "follow":
+                found[entry.text.split(" ", 1)[0]] = None
+            elif entry.kind == "unfollow":
+                found.pop(entry.text.split(" ", 1)[0], None)
+        return tuple(found)
+
+    @property
     def outage_start(self) -> datetime:
         """When the outage began: as said with ``/sev1 since``, else when the incident was started."""
         return self.outage_started_at or self.started_at

@@ -20,6 +20,8 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 USERNAME_PATTERN = r"^[a-z0-9.\-_]{1,64}$"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+# A Mattermost channel name (the URL's last part, not the display name).
+ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 
 Loc = tuple[str | int, ...]
 """Where a value sits in a playbook, as pydantic reports it: ``("stages", 1, "items", 0, "id")``."""
@@ -94,8 +96,18 @@ class Updates(Strict):
 
     every: PositiveDuration | None = Field(
         default=None,
-        description="The owner is reminded that the customer is waiting when no reply to the customer "
-        "(a checked `customer_update` item) has gone out for this long; leave it out for no reminders.",
+        description="Drives two reminders to the owner, each a mention in the incident channel: when no "
+        "status update (`/sev1 update`) has been posted for this long (the start counts as the first; after "
+        "two unanswered reminders the invited leads are mentioned too), and when no reply to the customer "
+        "(a checked `customer_update` item) has gone out for this long. Leave it out for no reminders.",
+    )
+    broadcast: list[ChannelName] = Field(
+        default_factory=list,
+        description="Channels of the bot's team, by name (e.g. `sev1-status`), that get one short post "
+        "linking to the incident channel at the start (edited as the incident moves: status, owner, "
+        "progress, resolved), at every status update, at each CEO escalation and at the resolution. The "
+        "bot joins a public one itself; add it to a private one. A name it cannot find is reported in the "
+        "incident channel at the start.",
     )
 
 

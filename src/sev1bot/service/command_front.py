@@ -20,7 +20,7 @@ from sev1bot.core import render
 from sev1bot.core.business_days import BusinessCalendar
 from sev1bot.core.decide import CoreError
 from sev1bot.core.escalation import deadline_dues
-from sev1bot.core.events import Assigned, EtaSet, OutageSince, OwnerChanged
+from sev1bot.core.events import Assigned, EtaSet, FollowChanged, OutageSince, OwnerChanged
 from sev1bot.core.state import IncidentState
 from sev1bot.core.text import RESERVED_USERNAMES
 from sev1bot.core.times import Clock
@@ -143,12 +143,26 @@ class CommandFront:
                 return await self._list()
             case cmd.Start(customer, summary):
                 return await self._start(invocation.actor_name, customer, summary)
+            case cmd.Elsewhere():
+                return await self._elsewhere(invocation, command)
         incident = await self.store.run(self.store.incident_by_channel_id, invocation.channel_id)
         if incident is None:
             return NOT_AN_INCIDENT
         if not await self.team.is_member(invocation.channel_id, invocation.actor_id):
             return MEMBERS_ONLY
         return await self._in_incident(incident, command)
+
+    async def _elsewhere(self, invocation: SlashCommand, command: cmd.Elsewhere) -> str:
+        """A follow that names its incident's channel: run from anywhere by a member of that channel."""
+        active = await self.store.run(self.store.active_incidents)
+        incident = next((s for s in active if s.channel_name == command.channel), None)
+        ids = await self.store.run(self.store.channel_ids, [incident.id]) if incident else {}
+        channel_id = ids.get(incident.id) if incident else None
+        if incident is None or channel_id is None:
+            return f"No active incident has the channel `~{command.channel}`: `/sev1 list` shows them."
+        if not await self.team.is_member(channel_id, invocation.actor_id):
+            return f"Only members of ~{command.channel} can follow it or add followers."
+        return await self._in_incident(incident, command.event)
 
     async def _in_incident(self, incident: IncidentState, command: cmd.Command) -> str:
         match command:
@@ -158,9 +172,10 @@ class CommandFront:
                 return render.status_board(incident, playbook, self.clock(), self.calendar, dues)
             case cmd.Timeline():
                 return render.timeline(incident, self.calendar)
-            case cmd.Start() | cmd.List() | cmd.Help():
+            case cmd.Start() | cmd.List() | cmd.Help() | cmd.Elsewhere():
                 return "That command does not apply inside an incident channel."
-        if isinstance(command, Assigned | OwnerChanged) and (refused := await self._not_a_person(command)):
+        people = Assigned | OwnerChanged | FollowChanged
+        if isinstance(command, people) and (refused := await self._not_a_person(command)):
             return refused
         decision = await self.spine.apply(incident.id, command)
         if decision is None or not decision.effects:
@@ -169,12 +184,14 @@ class CommandFront:
             return render.clock_done(decision.state, command, self.calendar)
         return f"Done: {render.describe_event(command)}."
 
-    async def _not_a_person(self, command: Assigned | OwnerChanged) -> str | None:
+    async def _not_a_person(self, command: Assigned | OwnerChanged | FollowChanged) -> str | None:
         """Refuse anyone who cannot take the job: a typo must not become the owner or an assignee, nor a
         deactivated account (it could never act, and inviting it fails), nor a bot (as owner it would lock
         the people out of resolving)."""
         if isinstance(command, Assigned):
             named, role = command.assignee, "an item's assignee"
+        elif isinstance(command, FollowChanged):
+            named, role = command.username, "a follower"
         else:
             named, role = command.owner, "an incident's owner"
         if named in RESERVED_USERNAMES:

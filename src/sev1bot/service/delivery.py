@@ -22,12 +22,13 @@ from dataclasses import replace
 
 from sev1bot.core import effects as fx
 from sev1bot.core.events import TaskDone
-from sev1bot.core.render import HEADER_MAX
+from sev1bot.core.render import HEADER_MAX, broadcast_missing
 from sev1bot.mattermost.directory import Team, UserDirectory
 from sev1bot.mattermost.errors import MattermostError
 from sev1bot.mattermost.events import Post
 from sev1bot.mattermost.rest import MattermostAPI
 from sev1bot.service.acks import Acks
+from sev1bot.service.broadcast_channels import BroadcastChannels
 from sev1bot.service.incident_channel import IncidentChannel
 from sev1bot.service.recovery import Lookup, delivery_key
 from sev1bot.service.timers import Timers
@@ -55,6 +56,7 @@ class Delivery:
         self.team = team
         self.users = users
         self.channel = channel
+        self.broadcasts = BroadcastChannels(api, team)
         self.report: Report | None = None  # set once the spine, which is built on delivery, exists
 
     async def carry_out(
@@ -80,7 +82,8 @@ class Delivery:
                 if post_id is None:
                     log.warning("incident %s: no post for %s, edit skipped", incident_id, ref)
                     return
-                await self.api.patch_post(post_id, message=message)
+                where = ref.channel if isinstance(ref, fx.BroadcastStart) else None
+                await self.broadcasts.attempt(where, self.api.patch_post(post_id, message=message))
             case fx.DirectMessage():
                 await self._direct(entry, self._linked(effect, batch), acks, lookup)
             case fx.Schedule(key, at):
@@ -149,7 +152,9 @@ class Delivery:
         incident_id = entry.incident_id
         if effect.ref is not None and effect.ref in batch.posts:
             return  # delivered before a crash or retry
-        channel_id = _channel(batch, incident_id)
+        channel_id = await self._target(batch, incident_id, effect)
+        if channel_id is None:
+            return
         post = await lookup.existing(channel_id, entry) if lookup is not None else None
         if post is not None:
             await self._claimed(incident_id, effect.dedupe_key)
@@ -158,7 +163,10 @@ class Delivery:
         else:
             root_id = batch.posts.get(effect.thread, "") if effect.thread is not None else ""
             async with self._releasing(incident_id, effect.dedupe_key):
-                post = await self._create(entry, channel_id, effect.message, root_id)
+                created = self._create(entry, channel_id, effect.message, root_id)
+                post = await self.broadcasts.attempt(effect.channel, created)
+            if post is None:
+                return  # a broadcast channel the bot cannot post to any more
         if effect.ref is not None:
             batch.posts[effect.ref] = post.id
         if effect.ref is not None or effect.dedupe_key:
@@ -167,6 +175,17 @@ class Delivery:
             acks.add(Delivered(incident_id, post=ref_post, sent=sent))  # written down before the pin
         if effect.pin and not post.is_pinned:
             await self.api.pin(post.id)
+
+    async def _target(self, batch: Batch, incident_id: str, effect: fx.Post) -> str | None:
+        """The incident channel, or the broadcast channel the post names; None for one the bot cannot find,
+        which the start's broadcast post reports in the incident channel (once, claimed like a ping)."""
+        if effect.channel is None:
+            return _channel(batch, incident_id)
+        found = await self.broadcasts.channel_id(effect.channel)
+        missing = found is None and isinstance(effect.ref, fx.BroadcastStart)
+        if missing and await self.store.run(self.store.claim, incident_id, f"missing:{effect.channel}"):
+            await self.api.create_post(_channel(batch, incident_id), broadcast_missing(effect.channel))
+        return found
 
     async def _direct(
         self, entry: OutboxEntry, effect: fx.DirectMessage, acks: Acks, lookup: Lookup | None
