@@ -22,6 +22,8 @@ from sev1bot.core.events import Started
 from sev1bot.core.naming import channel_name
 from sev1bot.playbook.schema import Playbook
 from sev1bot.sandbox.app import Sandbox
+from sev1bot.service.welcomes import WELCOME_PREFIX
+from sev1bot.store import once
 from sev1bot.store.engine import make_engine
 from sev1bot.store.incidents import insert_incident
 from sev1bot.store.posts import record_posts
@@ -77,6 +79,8 @@ async def seed_incidents(
                         case fx.Invite(usernames):
                             ids = [sandbox.users[u].id for u in usernames if u in sandbox.users]
                             sandbox.channels.add_members(bot, channel_id, ids)
+                            for username in usernames:  # welcomed, as the running bot would have done
+                                once.claim(conn, incident_id, f"{WELCOME_PREFIX}{username}", now)
                         case fx.Post(message, ref, thread, pin):
                             root_id = post_ids[thread] if thread is not None else ""
                             body = {"channel_id": channel_id, "message": message, "root_id": root_id}

@@ -177,6 +177,7 @@ class MattermostAPI:
         self._batch_members = True
         self._last_pending_ms = 0
         self._me: User | None = None
+        self._direct: dict[frozenset[str], Channel] = {}  # a direct channel never changes: asked once
         self.calls = 0
         self.calls_by_op: Counter[str] = Counter()
 
@@ -348,12 +349,21 @@ class MattermostAPI:
             )
 
     async def direct_channel(self, user_id: str, other_user_id: str) -> Channel:
-        return Channel.model_validate(
-            await self._call(
-                "direct_channel",
-                lambda: self._driver.channels.create_direct_channel([user_id, other_user_id]),
+        """The two users' direct channel (made on first use). Remembered: a direct channel is never replaced,
+        and asking again cost a request per direct message."""
+        pair = frozenset((user_id, other_user_id))
+        known = self._direct.get(pair)
+        if known is None:
+            known = Channel.model_validate(
+                await self._call(
+                    "direct_channel",
+                    lambda: self._driver.channels.create_direct_channel([user_id, other_user_id]),
+                )
             )
-        )
+            if len(self._direct) >= 10_000:
+                self._direct.clear()  # a bound, not a policy
+            self._direct[pair] = known
+        return known
 
     # -- posts -----------------------------------------------------------------------------------------
 
