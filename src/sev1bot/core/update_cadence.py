@@ -12,9 +12,10 @@ Timer key: ``update``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sev1bot.core import render
+from sev1bot.core.customer_clock import next_reminder, reminder_slot
 from sev1bot.core.effects import Cancel, Post, Schedule
 from sev1bot.core.escalation import Plan
 from sev1bot.core.events import Event, TimerDue
@@ -38,17 +39,6 @@ def update_base(state: IncidentState) -> datetime:
     """Since when no update has been posted: the last one, else the incident's start."""
     posted = updates(state)
     return posted[-1].at if posted else state.started_at
-
-
-def reminder_slot(base: datetime, every: timedelta, now: datetime) -> int | None:
-    """The latest j >= 1 with ``base + j * every`` at or before ``now``; None before the first."""
-    j = (now - base) // every
-    return j if j >= 1 else None
-
-
-def next_reminder(base: datetime, every: timedelta, now: datetime) -> datetime:
-    """The first ``base + j * every`` (j >= 1) strictly after ``now``."""
-    return base + ((reminder_slot(base, every, now) or 0) + 1) * every
 
 
 def on_start(plan: Plan) -> None:
